@@ -1,0 +1,6 @@
+//! The `accounts` Lambda function: the accounts routes of the API.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve("accounts").await
+}

@@ -1,0 +1,6 @@
+//! The `profiles` Lambda function: the profiles routes of the API.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve("profiles").await
+}

@@ -1,0 +1,85 @@
+//! The local server: every function's routes on one port, on the embedded store (or DynamoDB
+//! when `TABLE_NAME` is set).
+//!
+//! - `PORT` (default 3000) on 127.0.0.1; prints `listening on http://127.0.0.1:<port>` once ready.
+//! - `TENANTRY_DATA_DIR` (default `./.tenantry`) keeps the data, across restarts.
+//! - Stops cleanly on Ctrl-C / SIGTERM.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use shared::app::App;
+use shared::config::Config;
+use shared::store::Table;
+use shared::store::dynamo::DynamoTable;
+use shared::store::embedded::EmbeddedTable;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init_json();
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.trim().parse().context("PORT must be a port number")?,
+        Err(_) => 3000,
+    };
+    let data_dir = PathBuf::from(
+        std::env::var("TENANTRY_DATA_DIR").unwrap_or_else(|_| "./.tenantry".to_owned()),
+    );
+
+    let table: Arc<dyn Table> = if std::env::var("TABLE_NAME").is_ok_and(|t| !t.is_empty()) {
+        tracing::info!("using DynamoDB");
+        Arc::new(DynamoTable::from_env().await?)
+    } else {
+        let path = data_dir.join("tenantry.redb");
+        let embedded = EmbeddedTable::open(&path)
+            .with_context(|| format!("opening the embedded store at {}", path.display()))?;
+        tracing::info!(path = %path.display(), "using the embedded store");
+        tokio::spawn(expire_items(embedded.clone()));
+        Arc::new(embedded)
+    };
+    let app = App::new(table, Config::from_env());
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    let bound = listener.local_addr()?.port();
+    println!("listening on http://127.0.0.1:{bound}");
+    axum::serve(listener, shared::http::router(app, None))
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Removes expired items now and then, as DynamoDB's TTL does in AWS.
+async fn expire_items(table: EmbeddedTable) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        if let Err(error) = table.purge_expired(chrono::Utc::now().timestamp()).await {
+            tracing::warn!(%error, "purging expired items failed");
+        }
+    }
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

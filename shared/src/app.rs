@@ -1,0 +1,66 @@
+//! The application context every handler receives: the table, the settings and the clock.
+//! Built once per process (in a Lambda's `main`, or in the local server).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::store::Table;
+
+/// Wall-clock time, which tests may move forward to reach an expiry without waiting.
+#[derive(Default)]
+pub struct Clock {
+    offset_seconds: AtomicI64,
+}
+
+impl Clock {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::seconds(self.offset_seconds.load(Ordering::SeqCst))
+    }
+
+    /// Moves this clock forward (tests only use it; nothing in production calls it).
+    pub fn advance(&self, by: chrono::Duration) {
+        self.offset_seconds
+            .fetch_add(by.num_seconds(), Ordering::SeqCst);
+    }
+}
+
+pub struct Context {
+    pub table: Arc<dyn Table>,
+    pub config: Config,
+    pub clock: Clock,
+}
+
+/// Shared, cheap to clone.
+#[derive(Clone)]
+pub struct App(Arc<Context>);
+
+impl std::ops::Deref for App {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.0
+    }
+}
+
+impl App {
+    pub fn new(table: Arc<dyn Table>, config: Config) -> Self {
+        App(Arc::new(Context {
+            table,
+            config,
+            clock: Clock::default(),
+        }))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The context a Lambda function runs with: DynamoDB from `TABLE_NAME` (and optionally
+    /// `DYNAMODB_ENDPOINT`), settings from the environment.
+    pub async fn for_lambda() -> anyhow::Result<Self> {
+        let table = crate::store::dynamo::DynamoTable::from_env().await?;
+        Ok(App::new(Arc::new(table), Config::from_env()))
+    }
+}

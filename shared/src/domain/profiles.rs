@@ -1,0 +1,208 @@
+//! Profiles: create, list, read, rename / logo, delete with everything under them.
+
+use uuid::Uuid;
+
+use super::accounts;
+use super::records::{AccountRecord, MemberRecord, MembershipRecord, ProfileRecord, Role};
+use super::validate;
+use crate::app::App;
+use crate::error::{ApiError, ApiResult};
+use crate::keys;
+use crate::store::{
+    Condition, Key, MAX_TRANSACTION_WRITES, Query, StoreError, Update, Write, query_all,
+};
+
+/// The writes that create `profile` owned by `owner` (the profile and both membership items).
+pub fn creation_writes(owner: &AccountRecord, profile: &ProfileRecord) -> ApiResult<Vec<Write>> {
+    let mut writes = vec![Write::put_new(keys::to_item(
+        &keys::profile(profile.pid),
+        profile,
+    )?)];
+    writes.extend(accounts::membership_writes(
+        owner,
+        profile,
+        Role::Owner,
+        profile.created_at,
+    )?);
+    Ok(writes)
+}
+
+/// A profile as seen by one caller.
+pub struct ProfileView {
+    pub profile: ProfileRecord,
+    pub role: Role,
+}
+
+pub async fn create(
+    app: &App,
+    aid: Uuid,
+    name: &str,
+    logo_url: Option<&str>,
+) -> ApiResult<ProfileView> {
+    let name = validate::name("name", name)?;
+    let logo_url = logo_url
+        .map(|url| validate::http_url("logo_url", url))
+        .transpose()?;
+    let owner = accounts::load(app, aid).await?;
+    let profile = ProfileRecord {
+        pid: Uuid::now_v7(),
+        name,
+        logo_url,
+        owner: aid,
+        created_at: app.now(),
+    };
+    let mut writes = creation_writes(&owner, &profile)?;
+    writes.push(Write::Update {
+        key: keys::account(aid),
+        update: Update::new().add("profile_count", 1),
+        condition: Some(Condition::Exists),
+    });
+    app.table.transact(writes).await?;
+    Ok(ProfileView {
+        profile,
+        role: Role::Owner,
+    })
+}
+
+/// The profiles `aid` owns or belongs to, each with its role: one query.
+pub async fn list(app: &App, aid: Uuid) -> ApiResult<Vec<MembershipRecord>> {
+    let items = query_all(
+        app.table.as_ref(),
+        Query::partition(keys::account_partition(aid)).prefix(keys::MEMBER_PREFIX),
+    )
+    .await?;
+    items.into_iter().map(keys::from_item).collect()
+}
+
+pub async fn get(app: &App, pid: Uuid) -> ApiResult<ProfileRecord> {
+    match app.table.get(&keys::profile(pid)).await? {
+        Some(item) => keys::from_item(item),
+        None => Err(ApiError::not_found()),
+    }
+}
+
+/// What a PATCH may change; `logo_url: Some(None)` clears the logo.
+pub struct ProfileChanges {
+    pub name: Option<String>,
+    pub logo_url: Option<Option<String>>,
+}
+
+/// Renames the profile and/or changes its logo, on the profile and on every member's copy, in
+/// one transaction.
+pub async fn update(app: &App, pid: Uuid, changes: ProfileChanges) -> ApiResult<ProfileRecord> {
+    let name = changes
+        .name
+        .map(|name| validate::name("name", &name))
+        .transpose()?;
+    let logo_url = changes
+        .logo_url
+        .map(|logo| {
+            logo.map(|url| validate::http_url("logo_url", &url))
+                .transpose()
+        })
+        .transpose()?;
+    let mut update = Update::new();
+    let mut copy = Update::new();
+    if let Some(name) = &name {
+        update = update.set("name", name.clone());
+        copy = copy.set("profile_name", name.clone());
+    }
+    if let Some(logo_url) = &logo_url {
+        let value = serde_json::to_value(logo_url).map_err(|_| ApiError::Internal)?;
+        update = update.set("logo_url", value.clone());
+        copy = copy.set("logo_url", value);
+    }
+    if update.is_empty() {
+        return get(app, pid).await;
+    }
+    let members = team(app, pid).await?;
+    if members.len() + 1 > MAX_TRANSACTION_WRITES {
+        return Err(ApiError::Conflict(
+            "the team is too large to rename at once".into(),
+        ));
+    }
+    let mut writes = vec![Write::Update {
+        key: keys::profile(pid),
+        update,
+        condition: Some(Condition::Exists),
+    }];
+    writes.extend(members.iter().map(|member| Write::Update {
+        key: keys::account_member(member.aid, pid),
+        update: copy.clone(),
+        condition: Some(Condition::Exists),
+    }));
+    match app.table.transact(writes).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCancelled { .. }) => {
+            return Err(ApiError::Conflict(
+                "the profile changed meanwhile; try again".into(),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    get(app, pid).await
+}
+
+/// The profile's members (one query).
+pub async fn team(app: &App, pid: Uuid) -> ApiResult<Vec<MemberRecord>> {
+    let items = query_all(
+        app.table.as_ref(),
+        Query::partition(keys::profile_partition(pid)).prefix(keys::MEMBER_PREFIX),
+    )
+    .await?;
+    items.into_iter().map(keys::from_item).collect()
+}
+
+/// Deletes the profile and everything under it, once the owner re-entered the password. The
+/// account's last profile cannot be deleted.
+pub async fn delete(app: &App, owner: Uuid, pid: Uuid, password: &str) -> ApiResult<()> {
+    let account = accounts::load(app, owner).await?;
+    accounts::check_password(app, &account, password).await?;
+    // First the profile itself, guarded: from this write on it no longer exists for anyone.
+    let writes = vec![
+        Write::Delete {
+            key: keys::profile(pid),
+            condition: Some(Condition::Equals("owner".into(), owner.to_string().into())),
+        },
+        Write::Update {
+            key: keys::account(owner),
+            update: Update::new().add("profile_count", -1),
+            condition: Some(Condition::AtLeast("profile_count".into(), 2)),
+        },
+    ];
+    match app.table.transact(writes).await {
+        Ok(()) => {}
+        Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
+            return Err(ApiError::Conflict(
+                "the last profile of an account cannot be deleted".into(),
+            ));
+        }
+        Err(StoreError::TransactionCancelled { .. }) => return Err(ApiError::not_found()),
+        Err(error) => return Err(error.into()),
+    }
+    purge(app, pid).await
+}
+
+/// Removes every item that belongs to a deleted profile: its whole partition, and what lives
+/// outside it (each member's account-side membership).
+pub async fn purge(app: &App, pid: Uuid) -> ApiResult<()> {
+    let items = query_all(
+        app.table.as_ref(),
+        Query::partition(keys::profile_partition(pid)),
+    )
+    .await?;
+    let mut doomed: Vec<Key> = Vec::with_capacity(items.len() * 2);
+    for item in &items {
+        let Some(key) = Key::of(item) else { continue };
+        if key.sk.starts_with(keys::MEMBER_PREFIX) {
+            let member: MemberRecord = keys::from_item(item.clone())?;
+            doomed.push(keys::account_member(member.aid, pid));
+        }
+        doomed.push(key);
+    }
+    for chunk in doomed.chunks(MAX_TRANSACTION_WRITES) {
+        let writes = chunk.iter().cloned().map(Write::delete).collect();
+        app.table.transact(writes).await?;
+    }
+    Ok(())
+}

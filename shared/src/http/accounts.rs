@@ -1,0 +1,117 @@
+//! The `accounts` function: sign-up, login, logout, the account itself.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::{Method, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::Route;
+use super::extract::Json;
+use super::profiles::ProfileBody;
+use crate::app::App;
+use crate::auth::{Access, Principal};
+use crate::domain::Role;
+use crate::domain::accounts::{self, SignUp};
+use crate::domain::records::AccountRecord;
+use crate::error::ApiResult;
+
+pub fn routes() -> Vec<Route> {
+    let route = |method, path, access, handler| Route {
+        function: "accounts",
+        method,
+        path,
+        access,
+        handler,
+    };
+    vec![
+        route(Method::POST, "/v1/accounts", Access::Anyone, post(sign_up)),
+        route(Method::POST, "/v1/login", Access::Anyone, post(login)),
+        route(Method::POST, "/v1/logout", Access::Session, post(logout)),
+        route(Method::GET, "/v1/account", Access::Session, get(account)),
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignUpBody {
+    email: String,
+    name: String,
+    password: String,
+}
+
+/// An account as the API shows it (never its password hash).
+#[derive(Serialize)]
+pub struct AccountBody {
+    id: uuid::Uuid,
+    email: String,
+    name: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<&AccountRecord> for AccountBody {
+    fn from(account: &AccountRecord) -> Self {
+        AccountBody {
+            id: account.aid,
+            email: account.email.clone(),
+            name: account.name.clone(),
+            created_at: account.created_at,
+        }
+    }
+}
+
+async fn sign_up(
+    State(app): State<App>,
+    Json(body): Json<SignUpBody>,
+) -> ApiResult<impl IntoResponse> {
+    let (account, profile) = accounts::sign_up(
+        &app,
+        SignUp {
+            email: body.email,
+            name: body.name,
+            password: body.password,
+        },
+    )
+    .await?;
+    let mut view = serde_json::to_value(AccountBody::from(&account)).unwrap_or_default();
+    view["profile"] =
+        serde_json::to_value(ProfileBody::new(&profile, Role::Owner)).unwrap_or_default();
+    Ok((StatusCode::CREATED, axum::Json(view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(app): State<App>,
+    Json(body): Json<LoginBody>,
+) -> ApiResult<impl IntoResponse> {
+    let session = accounts::login(&app, &body.email, &body.password).await?;
+    Ok(axum::Json(json!({
+        "token": session.token,
+        "expires_at": session.expires_at,
+    })))
+}
+
+async fn logout(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+) -> ApiResult<StatusCode> {
+    let Principal::Account { token_digest, .. } = principal;
+    accounts::logout(&app, &token_digest).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn account(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+) -> ApiResult<impl IntoResponse> {
+    let account = accounts::load(&app, principal.account_id()).await?;
+    Ok(axum::Json(AccountBody::from(&account)))
+}

@@ -1,0 +1,139 @@
+//! The HTTP routers of every function, built from one route table. Each route names its
+//! function (the Lambda that serves it), its method, its path and who may call it; the table is
+//! also what the template check compares `infra/template.yaml` with.
+
+pub mod accounts;
+pub mod extract;
+pub mod profiles;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
+
+use crate::app::App;
+use crate::auth::{self, Access};
+use crate::error::ApiError;
+
+/// One route of the API.
+pub struct Route {
+    pub function: &'static str,
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub handler: MethodRouter<App>,
+}
+
+/// A route's identity, without its handler.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub function: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// Every route of every HTTP function.
+pub fn routes() -> Vec<Route> {
+    let mut routes = accounts::routes();
+    routes.extend(profiles::routes());
+    routes
+}
+
+/// Every route's function, method, path and access, for checks and docs.
+pub fn route_table() -> Vec<RouteInfo> {
+    routes()
+        .into_iter()
+        .map(|route| RouteInfo {
+            function: route.function,
+            method: method_name(&route.method),
+            path: route.path,
+            access: route.access,
+        })
+        .collect()
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        _ => "OTHER",
+    }
+}
+
+/// The router of one function (`Some("accounts")`), or of every function (`None`, the local
+/// server). Every route passes the access check it declared before its handler runs.
+pub fn router(app: App, function: Option<&str>) -> Router {
+    let mut router = Router::new();
+    for route in routes() {
+        if function.is_some_and(|name| name != route.function) {
+            continue;
+        }
+        let access = route.access;
+        let guarded = route.handler.route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            move |state: State<App>, request: Request, next: Next| {
+                authorize(state, access, request, next)
+            },
+        ));
+        router = router.route(route.path, guarded);
+    }
+    router
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("this method is not allowed on this path".into())
+        })
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .with_state(app)
+}
+
+/// Authenticates the caller as `access` demands and hands the handler a `Principal` (session
+/// routes) or a `ProfileCaller` (profile routes) as a request extension.
+async fn authorize(
+    State(app): State<App>,
+    access: Access,
+    request: Request,
+    next: Next,
+) -> Response {
+    match authorized(&app, access, request).await {
+        Ok(request) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn authorized(app: &App, access: Access, request: Request) -> Result<Request, ApiError> {
+    if access == Access::Anyone {
+        return Ok(request);
+    }
+    let (mut parts, body) = request.into_parts();
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|value| value.to_str().unwrap_or_default());
+    let principal = auth::authenticate(app, header).await?;
+    match access {
+        Access::Anyone | Access::Session => {
+            parts.extensions.insert(principal);
+        }
+        Access::Profile(need) => {
+            let params = RawPathParams::from_request_parts(&mut parts, app)
+                .await
+                .map_err(|_| ApiError::Internal)?;
+            let raw = params
+                .iter()
+                .find(|(name, _)| *name == "pid")
+                .map(|(_, value)| value)
+                .ok_or(ApiError::Internal)?;
+            let pid = extract::id("profile id", raw)?;
+            let caller = auth::for_profile(app, principal, pid, need).await?;
+            parts.extensions.insert(caller);
+        }
+    }
+    Ok(Request::from_parts(parts, body))
+}

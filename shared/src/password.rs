@@ -1,0 +1,182 @@
+//! Passwords: the policy for new ones, argon2id hashing (at least the OWASP minimum
+//! m = 19 MiB, t = 2, p = 1), constant-time verification and re-hashing when parameters rise.
+//! Hashing runs on the blocking pool so it never stalls the async runtime.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+use crate::error::ApiError;
+
+pub const MIN_CHARS: usize = 8;
+pub const MAX_CHARS: usize = 128;
+
+/// The argon2id parameters new hashes get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Cost {
+    /// The OWASP minimum for argon2id.
+    pub const OWASP: Cost = Cost {
+        memory_kib: 19 * 1024,
+        iterations: 2,
+        parallelism: 1,
+    };
+
+    fn hasher(self) -> Result<Argon2<'static>, ApiError> {
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|_| ApiError::Internal)?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+}
+
+/// Refuses a password that breaks the policy: 8 to 128 characters (any characters, never
+/// truncated) and not on the list of common passwords.
+pub fn check_policy(password: &str) -> Result<(), ApiError> {
+    let chars = password.chars().count();
+    if chars < MIN_CHARS {
+        return Err(ApiError::Validation(format!(
+            "password: at least {MIN_CHARS} characters are needed"
+        )));
+    }
+    if chars > MAX_CHARS {
+        return Err(ApiError::Validation(format!(
+            "password: at most {MAX_CHARS} characters are allowed"
+        )));
+    }
+    if passwords::analyzer::is_common_password(password)
+        || passwords::analyzer::is_common_password(password.to_lowercase())
+    {
+        return Err(ApiError::Validation(
+            "password: this password is too common, choose another".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Hashes `password` with `cost`, on the blocking pool.
+pub async fn hash(password: String, cost: Cost) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_now(&password, cost))
+        .await
+        .map_err(|_| ApiError::Internal)?
+}
+
+fn hash_now(password: &str, cost: Cost) -> Result<String, ApiError> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|_| ApiError::Internal)?;
+    let salt = SaltString::encode_b64(&salt).map_err(|_| ApiError::Internal)?;
+    let hash = cost
+        .hasher()?
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|_| ApiError::Internal)?;
+    Ok(hash.to_string())
+}
+
+/// What verifying a password found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Wrong,
+    Right,
+    /// Right, and the stored hash is weaker than `cost`: store a new one.
+    RightButRehash,
+}
+
+/// Verifies `password` against `stored` (constant time), on the blocking pool.
+pub async fn verify(password: String, stored: String, cost: Cost) -> Result<Verdict, ApiError> {
+    tokio::task::spawn_blocking(move || verify_now(&password, &stored, cost))
+        .await
+        .map_err(|_| ApiError::Internal)?
+}
+
+fn verify_now(password: &str, stored: &str, cost: Cost) -> Result<Verdict, ApiError> {
+    let parsed = PasswordHash::new(stored).map_err(|_| ApiError::Internal)?;
+    if Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_err()
+    {
+        return Ok(Verdict::Wrong);
+    }
+    let weaker = match Params::try_from(&parsed) {
+        Ok(params) => {
+            params.m_cost() < cost.memory_kib
+                || params.t_cost() < cost.iterations
+                || params.p_cost() < cost.parallelism
+                || parsed.algorithm != Algorithm::Argon2id.ident()
+        }
+        Err(_) => true,
+    };
+    Ok(if weaker {
+        Verdict::RightButRehash
+    } else {
+        Verdict::Right
+    })
+}
+
+/// Spends the time of one verification for a login whose e-mail is unknown, so the answer
+/// takes about as long as for a wrong password.
+pub async fn verify_dummy(password: String, cost: Cost) -> Result<(), ApiError> {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let stored = match DUMMY.get() {
+        Some(stored) => stored.clone(),
+        None => {
+            let made = hash("not a password anyone has".to_owned(), cost).await?;
+            DUMMY.get_or_init(|| made).clone()
+        }
+    };
+    verify(password, stored, cost).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_bounds_and_common_passwords() {
+        assert!(check_policy("short").is_err());
+        assert!(check_policy(&"x".repeat(129)).is_err());
+        assert!(check_policy("password123").is_err());
+        assert!(check_policy("correct horse battery").is_ok());
+        // 128 characters of any kind are kept whole.
+        assert!(check_policy(&"é".repeat(128)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn hash_verify_and_rehash() {
+        let cost = Cost::OWASP;
+        let stored = hash("a long enough secret".into(), cost)
+            .await
+            .expect("hash");
+        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        let right = verify("a long enough secret".into(), stored.clone(), cost).await;
+        assert_eq!(right.expect("verify"), Verdict::Right);
+        let wrong = verify("a long enough secreT".into(), stored.clone(), cost).await;
+        assert_eq!(wrong.expect("verify"), Verdict::Wrong);
+        let stronger = Cost {
+            iterations: 3,
+            ..cost
+        };
+        let rehash = verify("a long enough secret".into(), stored, stronger).await;
+        assert_eq!(rehash.expect("verify"), Verdict::RightButRehash);
+    }
+
+    #[tokio::test]
+    async fn no_truncation_at_any_length() {
+        let cost = Cost::OWASP;
+        let long = "a".repeat(127) + "b";
+        let stored = hash(long.clone(), cost).await.expect("hash");
+        let other = "a".repeat(127) + "c";
+        assert_eq!(
+            verify(other, stored.clone(), cost).await.expect("verify"),
+            Verdict::Wrong
+        );
+        assert_eq!(
+            verify(long, stored, cost).await.expect("verify"),
+            Verdict::Right
+        );
+    }
+}

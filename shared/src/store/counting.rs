@@ -1,0 +1,128 @@
+//! A [`Table`] wrapper that counts every call, so tests and benchmarks can assert how many round
+//! trips (and how many writes) a request made.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+
+use super::{Condition, Item, Key, Page, Query, StoreError, Table, Update, Write};
+
+/// Calls made so far, per operation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Calls {
+    pub get: u64,
+    pub put: u64,
+    pub update: u64,
+    pub delete: u64,
+    pub query: u64,
+    pub transact: u64,
+    pub scan: u64,
+}
+
+impl Calls {
+    /// Every round trip.
+    pub fn total(&self) -> u64 {
+        self.get + self.put + self.update + self.delete + self.query + self.transact + self.scan
+    }
+    /// Round trips that may write.
+    pub fn writes(&self) -> u64 {
+        self.put + self.update + self.delete + self.transact
+    }
+    /// What was called between `earlier` and `self`.
+    pub fn since(&self, earlier: &Calls) -> Calls {
+        Calls {
+            get: self.get - earlier.get,
+            put: self.put - earlier.put,
+            update: self.update - earlier.update,
+            delete: self.delete - earlier.delete,
+            query: self.query - earlier.query,
+            transact: self.transact - earlier.transact,
+            scan: self.scan - earlier.scan,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    get: AtomicU64,
+    put: AtomicU64,
+    update: AtomicU64,
+    delete: AtomicU64,
+    query: AtomicU64,
+    transact: AtomicU64,
+    scan: AtomicU64,
+}
+
+/// Counts the calls made through it, then hands them to the wrapped table.
+pub struct CountingTable {
+    inner: Arc<dyn Table>,
+    counters: Counters,
+}
+
+impl CountingTable {
+    pub fn new(inner: Arc<dyn Table>) -> Self {
+        CountingTable {
+            inner,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn calls(&self) -> Calls {
+        let c = &self.counters;
+        Calls {
+            get: c.get.load(Ordering::SeqCst),
+            put: c.put.load(Ordering::SeqCst),
+            update: c.update.load(Ordering::SeqCst),
+            delete: c.delete.load(Ordering::SeqCst),
+            query: c.query.load(Ordering::SeqCst),
+            transact: c.transact.load(Ordering::SeqCst),
+            scan: c.scan.load(Ordering::SeqCst),
+        }
+    }
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::SeqCst);
+}
+
+#[async_trait]
+impl Table for CountingTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        bump(&self.counters.get);
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        bump(&self.counters.put);
+        self.inner.put(item, condition).await
+    }
+    async fn update(
+        &self,
+        key: &Key,
+        update: Update,
+        condition: Option<Condition>,
+    ) -> Result<Item, StoreError> {
+        bump(&self.counters.update);
+        self.inner.update(key, update, condition).await
+    }
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, StoreError> {
+        bump(&self.counters.delete);
+        self.inner.delete(key, condition).await
+    }
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        bump(&self.counters.query);
+        self.inner.query(query).await
+    }
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        bump(&self.counters.transact);
+        self.inner.transact(writes).await
+    }
+    async fn scan(&self, cursor: Option<Item>) -> Result<Page, StoreError> {
+        bump(&self.counters.scan);
+        self.inner.scan(cursor).await
+    }
+}

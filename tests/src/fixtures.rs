@@ -1,0 +1,56 @@
+use std::sync::Arc;
+
+use shared::store::Table;
+use shared::store::embedded::EmbeddedTable;
+
+/// A fresh, empty embedded table, on disk in a temporary directory.
+pub async fn embedded_table() -> Arc<dyn Table> {
+    Arc::new(embedded())
+}
+
+/// A fresh embedded table, as its own type (for the change feed).
+pub fn embedded() -> EmbeddedTable {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let table =
+        EmbeddedTable::open(dir.path().join("tenantry.redb")).expect("open the embedded table");
+    // The open file outlives its directory entry: nothing is left behind when the test ends.
+    drop(dir);
+    table
+}
+
+/// A fresh, empty table on DynamoDB Local (a new table name per call).
+/// Panics with a clear message when `DYNAMODB_ENDPOINT` is not set.
+pub async fn dynamo_table() -> Arc<dyn Table> {
+    let client = dynamo_client().await;
+    let name = format!("tenantry-test-{}", uuid::Uuid::now_v7().simple());
+    shared::store::dynamo::DynamoTable::create_table(&client, &name)
+        .await
+        .unwrap_or_else(|err| panic!("creating table {name} on DynamoDB Local: {err:#}"));
+    Arc::new(shared::store::dynamo::DynamoTable::new(client, name))
+}
+
+/// A client for DynamoDB Local at `DYNAMODB_ENDPOINT`, with dummy credentials and region
+/// when the environment has none (DynamoDB Local accepts any).
+pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {
+    let set = |name: &str| std::env::var(name).is_ok_and(|value| !value.trim().is_empty());
+    if !set("DYNAMODB_ENDPOINT") {
+        panic!(
+            "DYNAMODB_ENDPOINT is not set: the DynamoDB tests need DynamoDB Local. \
+             Run them with `scripts/test.sh`, which starts it and sets DYNAMODB_ENDPOINT."
+        );
+    }
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if !set("AWS_ACCESS_KEY_ID") {
+        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "tenantry-tests",
+        ));
+    }
+    if !set("AWS_REGION") && !set("AWS_DEFAULT_REGION") {
+        loader = loader.region(aws_config::Region::new("us-east-1"));
+    }
+    shared::store::dynamo::DynamoTable::client(&loader.load().await)
+}

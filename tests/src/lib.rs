@@ -1,0 +1,6 @@
+//! Fixtures shared by the black-box tests: fresh tables on both adapters.
+//!
+//! The DynamoDB fixtures need DynamoDB Local: `scripts/test.sh` starts it and sets
+//! `DYNAMODB_ENDPOINT`. Without it they fail loudly; they never pass silently.
+
+pub mod fixtures;
