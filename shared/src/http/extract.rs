@@ -55,17 +55,15 @@ where
 }
 
 /// Parses a JSON body, telling malformed JSON (400) from a well-formed body of the wrong shape
-/// (422: wrong types, unknown or missing fields).
+/// (422: not an object, wrong types, unknown or missing fields).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|error| {
-        use serde_json::error::Category;
-        match error.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::MalformedJson(format!("the body is not valid JSON: {error}"))
-            }
-            Category::Data => ApiError::InvalidBody(format!("body: {error}")),
-        }
-    })
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::MalformedJson(format!("the body is not valid JSON: {error}")))?;
+    // serde would read an array into a struct field by field: only an object is a body here.
+    if !value.is_object() {
+        return Err(ApiError::InvalidBody("body: must be a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(|error| ApiError::InvalidBody(format!("body: {error}")))
 }
 
 /// A UUID from the path.

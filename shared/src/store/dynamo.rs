@@ -138,13 +138,10 @@ impl DynamoTable {
             )
             .send()
             .await;
-        if let Err(err) = created {
-            if err.code() != Some("ResourceInUseException") {
-                return Err(anyhow::anyhow!(
-                    "creating table {name}: {}",
-                    DisplayErrorContext(&err)
-                ));
-            }
+        if let Err(err) = created
+            && err.code() != Some("ResourceInUseException")
+        {
+            anyhow::bail!("creating table {name}: {}", DisplayErrorContext(&err));
         }
         wait_until_active(client, name).await?;
         let ttl = client
@@ -535,30 +532,38 @@ impl Expr {
     /// The condition expression, or `None` when the condition always holds. Mirrors
     /// [`super::condition_holds`].
     fn condition(&mut self, condition: &Condition) -> Result<Option<String>, StoreError> {
+        Ok(self.clause(condition)?.map(|(expression, _)| expression))
+    }
+
+    /// A condition expression, and whether its top level is an `OR` (which needs parentheses
+    /// under an `AND`; DynamoDB refuses redundant ones).
+    fn clause(&mut self, condition: &Condition) -> Result<Option<(String, bool)>, StoreError> {
         Ok(Some(match condition {
-            Condition::Exists => format!("attribute_exists({})", self.name(PK)),
-            Condition::NotExists => format!("attribute_not_exists({})", self.name(PK)),
+            Condition::Exists => (format!("attribute_exists({})", self.name(PK)), false),
+            Condition::NotExists => (format!("attribute_not_exists({})", self.name(PK)), false),
             Condition::Equals(attr, value) => {
                 let attr = self.name(attr);
                 let value = self.value(value)?;
-                format!("{attr} = {value}")
+                (format!("{attr} = {value}"), false)
             }
             Condition::NotEquals(attr, value) => {
                 let pk = self.name(PK);
                 let attr = self.name(attr);
                 let value = self.value(value)?;
-                format!(
+                let expression = format!(
                     "attribute_exists({pk}) AND (attribute_not_exists({attr}) OR {attr} <> {value})"
-                )
+                );
+                (expression, false)
             }
             Condition::Below(attr, bound) => {
                 let attr = self.name(attr);
                 let value = self.value(&Value::from(*bound))?;
                 // An absent attribute counts as 0, which is below a positive bound.
                 if *bound > 0 {
-                    format!("(attribute_not_exists({attr}) OR {attr} < {value})")
+                    let expression = format!("attribute_not_exists({attr}) OR {attr} < {value}");
+                    (expression, true)
                 } else {
-                    format!("{attr} < {value}")
+                    (format!("{attr} < {value}"), false)
                 }
             }
             Condition::AtLeast(attr, bound) => {
@@ -566,22 +571,30 @@ impl Expr {
                 let value = self.value(&Value::from(*bound))?;
                 // An absent attribute counts as 0, which is at least a bound of 0 or less.
                 if *bound <= 0 {
-                    format!("(attribute_not_exists({attr}) OR {attr} >= {value})")
+                    let expression = format!("attribute_not_exists({attr}) OR {attr} >= {value}");
+                    (expression, true)
                 } else {
-                    format!("{attr} >= {value}")
+                    (format!("{attr} >= {value}"), false)
                 }
             }
             Condition::All(all) => {
                 let mut parts = Vec::with_capacity(all.len());
                 for condition in all {
-                    if let Some(part) = self.condition(condition)? {
-                        parts.push(format!("({part})"));
+                    if let Some(part) = self.clause(condition)? {
+                        parts.push(part);
                     }
                 }
-                if parts.is_empty() {
-                    return Ok(None);
+                match parts.len() {
+                    0 => return Ok(None),
+                    1 => parts.remove(0),
+                    _ => {
+                        let parts: Vec<String> = parts
+                            .into_iter()
+                            .map(|(part, or)| if or { format!("({part})") } else { part })
+                            .collect();
+                        (parts.join(" AND "), false)
+                    }
                 }
-                parts.join(" AND ")
             }
         }))
     }
@@ -591,7 +604,7 @@ impl Expr {
     /// expression that names one attribute twice.
     fn update(&mut self, update: &Update) -> Result<String, StoreError> {
         let mut steps: Vec<(String, Step)> = Vec::new();
-        fn step_of<'a>(steps: &'a mut Vec<(String, Step)>, attr: &str) -> Option<&'a mut Step> {
+        fn step_of<'a>(steps: &'a mut [(String, Step)], attr: &str) -> Option<&'a mut Step> {
             steps
                 .iter_mut()
                 .find(|(name, _)| name == attr)

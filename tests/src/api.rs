@@ -1,0 +1,251 @@
+//! Drives the real routers in-process (no socket), on either adapter, through a counting table
+//! so a test can tell how many round trips a request made and whether it wrote anything.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use shared::app::App;
+use shared::config::Config;
+use shared::store::counting::{Calls, CountingTable};
+use shared::store::{Item, Key, Table, scan_all};
+use tower::ServiceExt;
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    /// The problem `type` of an error reply.
+    pub fn problem(&self) -> &str {
+        self.json["type"].as_str().unwrap_or("")
+    }
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+    pub fn str(&self, field: &str) -> String {
+        self.json[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string `{field}` in {}", self.text))
+            .to_owned()
+    }
+}
+
+/// A signed-up account with a session.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub aid: String,
+    pub email: String,
+    pub password: String,
+    /// The first profile, created with the account.
+    pub pid: String,
+    pub token: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct Api {
+    pub app: App,
+    pub counting: Arc<CountingTable>,
+    router: Router,
+}
+
+impl Api {
+    pub fn new(table: Arc<dyn Table>) -> Api {
+        let counting = Arc::new(CountingTable::new(table));
+        let app = App::new(counting.clone(), Config::default());
+        let router = shared::http::router(app.clone(), None);
+        Api {
+            app,
+            counting,
+            router,
+        }
+    }
+
+    pub async fn on(table: Arc<dyn Table>) -> Api {
+        Api::new(table)
+    }
+
+    /// Sends a request; `body` is sent as JSON when given.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
+            None => builder.body(Body::empty()),
+        }
+        .expect("a request");
+        self.send(request).await
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router always answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+    pub async fn delete(&self, path: &str, token: &str, body: Option<Value>) -> Reply {
+        self.call(Method::DELETE, path, Some(token), body).await
+    }
+
+    /// Signs up `email` and logs in.
+    pub async fn account(&self, email: &str) -> Account {
+        let created = self
+            .post(
+                "/v1/accounts",
+                None,
+                json!({"email": email, "name": "Test User", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "sign-up: {}",
+            created.text
+        );
+        let token = self.login(email, PASSWORD).await;
+        Account {
+            aid: created.str("id"),
+            email: email.to_owned(),
+            password: PASSWORD.to_owned(),
+            pid: created.json["profile"]["id"]
+                .as_str()
+                .expect("the first profile")
+                .to_owned(),
+            token,
+        }
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let reply = self
+            .post(
+                "/v1/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "login: {}", reply.text);
+        reply.str("token")
+    }
+
+    /// Every item in the store, in key order.
+    pub async fn snapshot(&self) -> Vec<Item> {
+        let mut items = scan_all(self.app.table.as_ref()).await.expect("scan");
+        items.sort_by_key(|item| Key::of(item));
+        items
+    }
+
+    pub fn calls(&self) -> Calls {
+        self.counting.calls()
+    }
+
+    /// Runs `request` and asserts it wrote nothing: not even an attempt (no write call), and
+    /// an unchanged store. For input refused before any rule is checked.
+    pub async fn assert_writes_nothing<F, Fut>(&self, what: &str, request: F) -> Reply
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Reply>,
+    {
+        let calls = self.calls();
+        let reply = self.assert_unchanged(what, request).await;
+        let writes = self.calls().since(&calls).writes();
+        assert_eq!(
+            writes, 0,
+            "{what}: made {writes} write calls ({})",
+            reply.text
+        );
+        reply
+    }
+
+    /// Runs `request` and asserts the store is exactly as before (a conditional write that was
+    /// refused may have been attempted).
+    pub async fn assert_unchanged<F, Fut>(&self, what: &str, request: F) -> Reply
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Reply>,
+    {
+        let before = self.snapshot().await;
+        let reply = request().await;
+        assert_eq!(
+            self.snapshot().await,
+            before,
+            "{what}: the store changed ({})",
+            reply.text
+        );
+        reply
+    }
+}
+
+/// Runs each listed test (an `async fn(Api)`) on both adapters: modules `embedded` and
+/// `dynamodb`. The `dynamodb` half fails loudly without DynamoDB Local.
+#[macro_export]
+macro_rules! on_both_adapters {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::api::Api::on($crate::fixtures::embedded_table().await).await).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::api::Api::on($crate::fixtures::dynamo_table().await).await).await;
+                }
+            )*
+        }
+    };
+}
