@@ -90,7 +90,29 @@ pub fn router(app: App, function: Option<&str>) -> Router {
             ApiError::MethodNotAllowed("this method is not allowed on this path".into())
         })
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(middleware::from_fn(log_request))
         .with_state(app)
+}
+
+/// One JSON log line per request: method, route (the template, never the raw path with its ids
+/// or a query string that might hold a secret), status and time taken.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    tracing::info!(
+        method = %method,
+        route = %route,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
 }
 
 /// Authenticates the caller as `access` demands and hands the handler a `Principal` (session
