@@ -1,37 +1,57 @@
 //! Who is calling, and what they may reach. One layer, deny by default: every route declares an
 //! [`Access`]; the router refuses the request before the handler runs unless the caller meets it.
 
+use axum::http::Method;
 use uuid::Uuid;
 
 use crate::app::App;
 use crate::domain::Role;
-use crate::domain::records::{MemberRecord, TokenKind, TokenRecord};
+use crate::domain::records::{MemberRecord, Permission, TokenRecord};
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
 use crate::secrets::{self, SecretKind};
+use crate::store::{Condition, Update};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     /// Anyone, signed in or not.
     Anyone,
-    /// An account's login session.
+    /// An account's login session (not an API token).
     Session,
-    /// Someone on the profile named by the path's `{pid}`, with at least this role.
-    Profile(Role),
+    /// Someone on the profile named by the path's `{pid}`, with at least this role, in this area.
+    Profile(Role, Area),
+}
+
+/// What part of a profile a route touches; API tokens below `full` cannot reach `Governance`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    /// The profile and its application side (run users, export, policies, usage).
+    App,
+    /// Team, tokens, limits and deleting the profile.
+    Governance,
 }
 
 /// An authenticated caller.
 #[derive(Clone, Debug)]
 pub enum Principal {
-    /// An account, through a login session (reaches all the account's profiles, by role).
+    /// An account, through a login session: all the account's profiles, by role.
     Account { aid: Uuid, token_digest: String },
+    /// A profile's API token: one profile, its creator's current role, capped by `permission`.
+    Token {
+        tid: Uuid,
+        pid: Uuid,
+        /// The creator.
+        aid: Uuid,
+        permission: Permission,
+    },
 }
 
 impl Principal {
+    /// The account this caller acts as.
     pub fn account_id(&self) -> Uuid {
         match self {
-            Principal::Account { aid, .. } => *aid,
+            Principal::Account { aid, .. } | Principal::Token { aid, .. } => *aid,
         }
     }
 }
@@ -48,7 +68,11 @@ fn unauthorized(detail: &str) -> ApiError {
     ApiError::Unauthorized(detail.to_owned())
 }
 
-/// The caller behind an `Authorization: Bearer …` header: one read of the token item.
+/// How often a token's `last_used_at` is written, at most.
+const LAST_USED_EVERY_SECONDS: i64 = 60;
+
+/// The caller behind an `Authorization: Bearer …` header: one read of the token item (plus, at
+/// most once a minute per API token, the write of its `last_used_at`).
 pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<Principal> {
     let header =
         authorization.ok_or_else(|| unauthorized("an Authorization: Bearer token is required"))?;
@@ -59,35 +83,94 @@ pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<P
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
     // A malformed secret or a failed checksum is refused without reading the store.
     let kind = secrets::parse(secret).ok_or_else(|| unauthorized("the token is not valid"))?;
-    if kind != SecretKind::Session {
+    if !matches!(kind, SecretKind::Session | SecretKind::ProfileToken) {
         return Err(unauthorized("this kind of token cannot be used here"));
     }
     let digest = secrets::digest(secret);
+    let key = keys::token(&digest);
     let item = app
         .table
-        .get(&keys::token(&digest))
+        .get(&key)
         .await?
         .ok_or_else(|| unauthorized("the token is not valid or was revoked"))?;
     let record: TokenRecord = keys::from_item(item)?;
-    if record.expires_at.is_some_and(|at| at <= app.now()) {
+    let now = app.now();
+    if record.expires_at().is_some_and(|at| at <= now) {
         return Err(unauthorized("the token has expired"));
     }
-    match record.kind {
-        TokenKind::Session => Ok(Principal::Account {
-            aid: record.aid,
+    match record {
+        TokenRecord::Session(session) => Ok(Principal::Account {
+            aid: session.aid,
             token_digest: digest,
         }),
+        TokenRecord::Profile(token) => {
+            let epoch = now.timestamp();
+            if token.last_used_epoch + LAST_USED_EVERY_SECONDS <= epoch {
+                // Guarded: a revoked token is never re-created, and two requests in the same
+                // minute write once.
+                let touched = app
+                    .table
+                    .update(
+                        &key,
+                        Update::new()
+                            .set("last_used_at", now.to_rfc3339())
+                            .set("last_used_epoch", epoch),
+                        Some(Condition::All(vec![
+                            Condition::Exists,
+                            Condition::Below(
+                                "last_used_epoch".into(),
+                                epoch - LAST_USED_EVERY_SECONDS + 1,
+                            ),
+                        ])),
+                    )
+                    .await;
+                match touched {
+                    Ok(_) | Err(crate::store::StoreError::ConditionFailed) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Ok(Principal::Token {
+                tid: token.tid,
+                pid: token.pid,
+                aid: token.aid,
+                permission: token.permission,
+            })
+        }
     }
 }
 
-/// Clears `principal` for profile `pid` when it holds at least `need` there. Someone who is not
-/// on the profile gets 404, exactly as for a profile that does not exist.
+/// Clears a session-only route: API tokens are refused.
+pub fn for_session(principal: &Principal) -> ApiResult<()> {
+    match principal {
+        Principal::Account { .. } => Ok(()),
+        Principal::Token { .. } => Err(ApiError::Forbidden(
+            "this route needs a login session, not an API token".into(),
+        )),
+    }
+}
+
+/// Clears `principal` for profile `pid` when it holds at least `need` there and, for a token,
+/// its permission covers `method` in `area`. Someone who is not on the profile (or a token of
+/// another profile) gets 404, exactly as for a profile that does not exist.
 pub async fn for_profile(
     app: &App,
     principal: Principal,
     pid: Uuid,
     need: Role,
+    area: Area,
+    method: &Method,
 ) -> ApiResult<ProfileCaller> {
+    if let Principal::Token {
+        pid: token_pid,
+        permission,
+        ..
+    } = &principal
+    {
+        if *token_pid != pid {
+            return Err(ApiError::not_found());
+        }
+        permission_covers(*permission, method, area)?;
+    }
     let member = app
         .table
         .get(&keys::profile_member(pid, principal.account_id()))
@@ -107,10 +190,57 @@ pub async fn for_profile(
     })
 }
 
+/// What each token permission allows: `read` safe methods outside governance, `write` anything
+/// outside governance, `full` everything its creator may do.
+pub fn permission_covers(permission: Permission, method: &Method, area: Area) -> ApiResult<()> {
+    let safe = method == Method::GET || method == Method::HEAD;
+    let allowed = match permission {
+        Permission::Full => true,
+        Permission::Write => area == Area::App,
+        Permission::Read => area == Area::App && safe,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "a {} token cannot do this",
+            match permission {
+                Permission::Read => "read",
+                Permission::Write => "write",
+                Permission::Full => "full",
+            }
+        )))
+    }
+}
+
 pub fn role_name(role: Role) -> &'static str {
     match role {
         Role::Owner => "owner",
         Role::Admin => "admin",
         Role::Member => "member",
     }
+}
+
+/// Tokens belong in the `Authorization` header only: a query string that carries one (or a
+/// parameter named like one) is refused, so secrets never land in access logs.
+pub fn refuse_query_tokens(query: Option<&str>) -> ApiResult<()> {
+    let Some(query) = query else { return Ok(()) };
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = name.to_ascii_lowercase();
+        let named_like_a_token = matches!(
+            name.as_str(),
+            "token" | "access_token" | "api_key" | "apikey" | "auth" | "authorization" | "bearer"
+        );
+        let looks_like_a_secret = SecretKind::ALL
+            .iter()
+            .any(|kind| value.starts_with(kind.prefix()));
+        if named_like_a_token || looks_like_a_secret {
+            return Err(ApiError::BadRequest(
+                "tokens are accepted only in the Authorization: Bearer header, never in the URL"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -74,3 +74,13 @@ pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> {
         ApiError::Internal
     })
 }
+
+/// The GSI1 partition that lists a profile's API tokens.
+pub fn profile_tokens(pid: Uuid) -> String {
+    format!("TOKENS#{pid}")
+}
+
+/// The GSI1 sort key of one API token.
+pub fn token_index_sk(tid: Uuid) -> String {
+    format!("TOKEN#{tid}")
+}

@@ -39,7 +39,13 @@ pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {
              Run them with `scripts/test.sh`, which starts it and sets DYNAMODB_ENDPOINT."
         );
     }
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    // The tests check semantics, not latency: DynamoDB Local on a busy machine can take longer
+    // than the production operation timeout under the suite's concurrency.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(std::time::Duration::from_secs(60))
+        .build();
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
     if !set("AWS_ACCESS_KEY_ID") {
         loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "local",

@@ -282,6 +282,10 @@ async fn delete_removes_everything_under_the_profile(api: Api) {
     assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
     let left = api.snapshot().await;
     assert_eq!(mentions(&left), 0, "items still mention {pid}: {left:?}");
+    assert_eq!(
+        api.get("/v1/account", &secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // The account and its other profile are untouched.
     assert_eq!(
         api.get(&format!("/v1/profiles/{}", ann.pid), &ann.token)

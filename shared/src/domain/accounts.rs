@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::records::{
-    AccountRecord, EmailClaim, MemberRecord, MembershipRecord, ProfileRecord, Role, TokenKind,
+    AccountRecord, EmailClaim, MemberRecord, MembershipRecord, ProfileRecord, Role, SessionRecord,
     TokenRecord,
 };
 use super::validate;
@@ -121,17 +121,21 @@ pub struct Session {
 /// the same time. Too many failures on one account within the window get 429 until it passes.
 pub async fn login(app: &App, email: &str, password: &str) -> ApiResult<Session> {
     let account = verify_credentials(app, email, password).await?;
+    open_session(app, account.aid).await
+}
+
+/// A new login session for `aid` (one write).
+pub async fn open_session(app: &App, aid: Uuid) -> ApiResult<Session> {
     let now = app.now();
     let expires_at =
         now + chrono::Duration::from_std(app.config.session_ttl).map_err(|_| ApiError::Internal)?;
     let token = secrets::generate(SecretKind::Session).map_err(|_| ApiError::Internal)?;
-    let record = TokenRecord {
-        kind: TokenKind::Session,
-        aid: account.aid,
+    let record = TokenRecord::Session(SessionRecord {
+        aid,
         created_at: now,
-        expires_at: Some(expires_at),
-        ttl: Some(expires_at.timestamp()),
-    };
+        expires_at,
+        ttl: expires_at.timestamp(),
+    });
     app.table
         .put(
             keys::to_item(&keys::token(&secrets::digest(&token)), &record)?,

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod profiles;
 pub mod records;
+pub mod tokens;
 pub mod validate;
 
 pub use records::Role;

@@ -184,14 +184,15 @@ pub async fn delete(app: &App, owner: Uuid, pid: Uuid, password: &str) -> ApiRes
 }
 
 /// Removes every item that belongs to a deleted profile: its whole partition, and what lives
-/// outside it (each member's account-side membership).
+/// outside it (each member's account-side membership, the profile's API tokens).
 pub async fn purge(app: &App, pid: Uuid) -> ApiResult<()> {
     let items = query_all(
         app.table.as_ref(),
         Query::partition(keys::profile_partition(pid)),
     )
     .await?;
-    let mut doomed: Vec<Key> = Vec::with_capacity(items.len() * 2);
+    let tokens = query_all(app.table.as_ref(), Query::gsi1(keys::profile_tokens(pid))).await?;
+    let mut doomed: Vec<Key> = tokens.iter().filter_map(Key::of).collect();
     for item in &items {
         let Some(key) = Key::of(item) else { continue };
         if key.sk.starts_with(keys::MEMBER_PREFIX) {

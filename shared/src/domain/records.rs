@@ -69,22 +69,62 @@ pub struct MembershipRecord {
     pub joined_at: DateTime<Utc>,
 }
 
-/// What a stored token is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenKind {
-    Session,
+/// What a token may do on its profile, on top of its creator's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    /// Safe methods only (GET, HEAD), outside team, tokens and limits.
+    Read,
+    /// Anything but team, tokens, limits and deleting the profile.
+    Write,
+    /// Everything its creator may do.
+    Full,
 }
 
-/// A session or token, stored under the SHA-256 of its secret.
+/// A login session or a profile's API token, stored under the SHA-256 of its secret
+/// (`TOKEN#<digest> / TOKEN`): verifying one is one read.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TokenRecord {
-    pub kind: TokenKind,
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TokenRecord {
+    Session(SessionRecord),
+    Profile(ApiTokenRecord),
+}
+
+impl TokenRecord {
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            TokenRecord::Session(session) => Some(session.expires_at),
+            TokenRecord::Profile(token) => token.expires_at,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionRecord {
     pub aid: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Epoch seconds at which DynamoDB TTL may remove the item.
+    pub ttl: i64,
+}
+
+/// A profile's API token. Listed through GSI1 (`TOKENS#<pid>` / `TOKEN#<tid>`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ApiTokenRecord {
+    pub tid: Uuid,
+    pub pid: Uuid,
+    /// The creator: the token acts as this account, capped by `permission`.
+    pub aid: Uuid,
+    pub name: String,
+    pub permission: Permission,
     pub created_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
-    /// Epoch seconds at which DynamoDB TTL may remove the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// `last_used_at` as epoch seconds, for the once-a-minute write condition.
+    #[serde(default)]
+    pub last_used_epoch: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
 }

@@ -103,8 +103,9 @@ async fn logout(
     State(app): State<App>,
     Extension(principal): Extension<Principal>,
 ) -> ApiResult<StatusCode> {
-    let Principal::Account { token_digest, .. } = principal;
-    accounts::logout(&app, &token_digest).await?;
+    if let Principal::Account { token_digest, .. } = principal {
+        accounts::logout(&app, &token_digest).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod extract;
 pub mod profiles;
+pub mod tokens;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
@@ -39,6 +40,7 @@ pub struct RouteInfo {
 pub fn routes() -> Vec<Route> {
     let mut routes = accounts::routes();
     routes.extend(profiles::routes());
+    routes.extend(tokens::routes());
     routes
 }
 
@@ -130,6 +132,7 @@ async fn authorize(
 }
 
 async fn authorized(app: &App, access: Access, request: Request) -> Result<Request, ApiError> {
+    auth::refuse_query_tokens(request.uri().query())?;
     if access == Access::Anyone {
         return Ok(request);
     }
@@ -140,10 +143,12 @@ async fn authorized(app: &App, access: Access, request: Request) -> Result<Reque
         .map(|value| value.to_str().unwrap_or_default());
     let principal = auth::authenticate(app, header).await?;
     match access {
-        Access::Anyone | Access::Session => {
+        Access::Anyone => {}
+        Access::Session => {
+            auth::for_session(&principal)?;
             parts.extensions.insert(principal);
         }
-        Access::Profile(need) => {
+        Access::Profile(need, area) => {
             let params = RawPathParams::from_request_parts(&mut parts, app)
                 .await
                 .map_err(|_| ApiError::Internal)?;
@@ -153,7 +158,7 @@ async fn authorized(app: &App, access: Access, request: Request) -> Result<Reque
                 .map(|(_, value)| value)
                 .ok_or(ApiError::Internal)?;
             let pid = extract::id("profile id", raw)?;
-            let caller = auth::for_profile(app, principal, pid, need).await?;
+            let caller = auth::for_profile(app, principal, pid, need, area, &parts.method).await?;
             parts.extensions.insert(caller);
         }
     }

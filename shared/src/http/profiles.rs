@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::Route;
 use super::extract::{Json, double_option};
 use crate::app::App;
-use crate::auth::{Access, Principal, ProfileCaller};
+use crate::auth::{Access, Area, Principal, ProfileCaller};
 use crate::domain::Role;
 use crate::domain::profiles::{self, ProfileChanges};
 use crate::domain::records::ProfileRecord;
@@ -33,19 +33,19 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::GET,
             "/v1/profiles/{pid}",
-            Access::Profile(Role::Member),
+            Access::Profile(Role::Member, Area::App),
             get(read),
         ),
         route(
             Method::PATCH,
             "/v1/profiles/{pid}",
-            Access::Profile(Role::Admin),
+            Access::Profile(Role::Admin, Area::App),
             patch(update),
         ),
         route(
             Method::DELETE,
             "/v1/profiles/{pid}",
-            Access::Profile(Role::Owner),
+            Access::Profile(Role::Owner, Area::Governance),
             delete(remove),
         ),
     ]

@@ -1,0 +1,6 @@
+//! The `tokens` Lambda function: the tokens routes of the API.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve("tokens").await
+}

@@ -1,0 +1,195 @@
+//! A profile's API tokens: issued only after the password is re-entered, shown once, stored as
+//! SHA-256, listed without secrets, revoked at once. A token acts as its creator on its one
+//! profile, capped by its permission.
+
+use chrono::{DateTime, Months, Utc};
+use uuid::Uuid;
+
+use super::accounts;
+use super::records::{ApiTokenRecord, Permission, Role, TokenRecord};
+use super::validate;
+use crate::app::App;
+use crate::auth::ProfileCaller;
+use crate::error::{ApiError, ApiResult};
+use crate::keys;
+use crate::secrets::{self, SecretKind};
+use crate::store::{Condition, Key, Query, query_all};
+
+/// When a new token expires, as the client asked.
+pub enum Expiry {
+    /// An RFC 3339 time in the future.
+    At(String),
+    /// `"3 hours"`, `"1 day"`, `"2 weeks"`, `"1 month"`, `"1 year"`, … or `"never"`.
+    In(String),
+}
+
+pub struct NewToken {
+    pub name: String,
+    pub permission: Permission,
+    pub expiry: Expiry,
+    pub password: String,
+}
+
+/// The longest a token may be issued for (except `never`).
+const MAX_YEARS: u32 = 10;
+
+/// The expiry time `expiry` names, counted from `now`; `None` for a token that never expires.
+pub fn expires_at(expiry: &Expiry, now: DateTime<Utc>) -> ApiResult<Option<DateTime<Utc>>> {
+    let bad = |detail: String| ApiError::Validation(detail);
+    let latest = now
+        .checked_add_months(Months::new(12 * MAX_YEARS))
+        .ok_or(ApiError::Internal)?;
+    let at = match expiry {
+        Expiry::At(text) if text.trim().eq_ignore_ascii_case("never") => return Ok(None),
+        Expiry::In(text) if text.trim().eq_ignore_ascii_case("never") => return Ok(None),
+        Expiry::At(text) => DateTime::parse_from_rfc3339(text.trim())
+            .map_err(|_| bad(format!("expires_at: `{text}` is not an RFC 3339 time")))?
+            .with_timezone(&Utc),
+        Expiry::In(text) => {
+            let mut words = text.split_whitespace();
+            let (Some(count), Some(unit), None) = (words.next(), words.next(), words.next()) else {
+                return Err(bad(format!(
+                    "expires_in: `{text}` should read like \"3 hours\", \"1 day\", \"2 weeks\", \"1 month\", \"1 year\" or \"never\""
+                )));
+            };
+            let count: u32 = count
+                .parse()
+                .ok()
+                .filter(|count| *count > 0)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "expires_in: `{count}` is not a positive whole number"
+                    ))
+                })?;
+            let unit = unit.to_ascii_lowercase();
+            let unit = unit.strip_suffix('s').unwrap_or(&unit);
+            let n = i64::from(count);
+            match unit {
+                "minute" => now.checked_add_signed(chrono::Duration::minutes(n)),
+                "hour" => now.checked_add_signed(chrono::Duration::hours(n)),
+                "day" => now.checked_add_signed(chrono::Duration::days(n)),
+                "week" => now.checked_add_signed(chrono::Duration::weeks(n)),
+                "month" => now.checked_add_months(Months::new(count)),
+                "year" => count
+                    .checked_mul(12)
+                    .and_then(|m| now.checked_add_months(Months::new(m))),
+                _ => {
+                    return Err(bad(format!(
+                        "expires_in: unknown unit `{unit}` (minutes, hours, days, weeks, months, years)"
+                    )));
+                }
+            }
+            .ok_or_else(|| bad("expires_in: too far ahead".into()))?
+        }
+    };
+    if at <= now {
+        return Err(bad("the expiry must be in the future".into()));
+    }
+    if at > latest {
+        return Err(bad(format!(
+            "a token can be issued for at most {MAX_YEARS} years (or \"never\")"
+        )));
+    }
+    Ok(Some(at))
+}
+
+/// Issues a token on the caller's profile, acting as the caller. Returns the record and the
+/// secret, which is never shown again.
+pub async fn issue(
+    app: &App,
+    caller: &ProfileCaller,
+    input: NewToken,
+) -> ApiResult<(ApiTokenRecord, String)> {
+    let name = validate::name("name", &input.name)?;
+    let now = app.now();
+    let expires_at = expires_at(&input.expiry, now)?;
+    let aid = caller.principal.account_id();
+    let account = accounts::load(app, aid).await?;
+    accounts::check_password(app, &account, &input.password).await?;
+
+    create(app, caller.pid, aid, name, input.permission, expires_at).await
+}
+
+/// Stores a new token of profile `pid` acting as `aid` (one write; the caller has checked the
+/// password and the expiry). Returns the record and the secret.
+pub async fn create(
+    app: &App,
+    pid: Uuid,
+    aid: Uuid,
+    name: String,
+    permission: Permission,
+    expires_at: Option<DateTime<Utc>>,
+) -> ApiResult<(ApiTokenRecord, String)> {
+    let secret = secrets::generate(SecretKind::ProfileToken).map_err(|_| ApiError::Internal)?;
+    let record = ApiTokenRecord {
+        tid: Uuid::now_v7(),
+        pid,
+        aid,
+        name,
+        permission,
+        created_at: app.now(),
+        expires_at,
+        last_used_at: None,
+        last_used_epoch: 0,
+        ttl: expires_at.map(|at| at.timestamp()),
+    };
+    let item = keys::to_indexed_item(
+        &keys::token(&secrets::digest(&secret)),
+        (
+            &keys::profile_tokens(pid),
+            &keys::token_index_sk(record.tid),
+        ),
+        &TokenRecord::Profile(record.clone()),
+    )?;
+    app.table.put(item, Some(Condition::NotExists)).await?;
+    Ok((record, secret))
+}
+
+/// The profile's tokens the caller may see: all of them for the owner and admins, their own
+/// for members. One query.
+pub async fn list(app: &App, caller: &ProfileCaller) -> ApiResult<Vec<ApiTokenRecord>> {
+    let items = query_all(
+        app.table.as_ref(),
+        Query::gsi1(keys::profile_tokens(caller.pid)),
+    )
+    .await?;
+    let mut tokens = Vec::with_capacity(items.len());
+    for item in items {
+        if let TokenRecord::Profile(token) = keys::from_item(item)? {
+            if sees(caller, &token) {
+                tokens.push(token);
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+fn sees(caller: &ProfileCaller, token: &ApiTokenRecord) -> bool {
+    caller.role >= Role::Admin || token.aid == caller.principal.account_id()
+}
+
+/// Revokes a token; from the next request on it is refused. Members may revoke only their own.
+pub async fn revoke(app: &App, caller: &ProfileCaller, tid: Uuid) -> ApiResult<()> {
+    let page = app
+        .table
+        .query(
+            Query::gsi1(keys::profile_tokens(caller.pid))
+                .prefix(keys::token_index_sk(tid))
+                .limit(1),
+        )
+        .await?;
+    let item = page
+        .items
+        .into_iter()
+        .next()
+        .ok_or_else(ApiError::not_found)?;
+    let key = Key::of(&item).ok_or(ApiError::Internal)?;
+    let TokenRecord::Profile(token) = keys::from_item(item)? else {
+        return Err(ApiError::not_found());
+    };
+    if !sees(caller, &token) {
+        return Err(ApiError::not_found());
+    }
+    app.table.delete(&key, None).await?;
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The `tokens` function: issue (password re-entered), list, revoke a profile's API tokens.
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Route;
+use super::extract::{self, Json};
+use crate::app::App;
+use crate::auth::{Access, Area, ProfileCaller};
+use crate::domain::Role;
+use crate::domain::records::{ApiTokenRecord, Permission};
+use crate::domain::tokens::{self, Expiry, NewToken};
+use crate::error::{ApiError, ApiResult};
+
+pub fn routes() -> Vec<Route> {
+    let route = |method, path, handler| Route {
+        function: "tokens",
+        method,
+        path,
+        access: Access::Profile(Role::Member, Area::Governance),
+        handler,
+    };
+    vec![
+        route(Method::POST, "/v1/profiles/{pid}/tokens", post(issue)),
+        route(Method::GET, "/v1/profiles/{pid}/tokens", get(list)),
+        route(
+            Method::DELETE,
+            "/v1/profiles/{pid}/tokens/{tid}",
+            delete(revoke),
+        ),
+    ]
+}
+
+/// A token as listed: never its secret or its hash.
+#[derive(Serialize)]
+struct TokenBody {
+    id: Uuid,
+    name: String,
+    permission: Permission,
+    created_at: DateTime<Utc>,
+    created_by: Uuid,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ApiTokenRecord> for TokenBody {
+    fn from(token: &ApiTokenRecord) -> Self {
+        TokenBody {
+            id: token.tid,
+            name: token.name.clone(),
+            permission: token.permission,
+            created_at: token.created_at,
+            created_by: token.aid,
+            expires_at: token.expires_at,
+            last_used_at: token.last_used_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueBody {
+    name: String,
+    permission: Permission,
+    #[serde(default)]
+    expires_at: Option<String>,
+    #[serde(default)]
+    expires_in: Option<String>,
+    password: String,
+}
+
+async fn issue(
+    State(app): State<App>,
+    Extension(caller): Extension<ProfileCaller>,
+    Json(body): Json<IssueBody>,
+) -> ApiResult<impl IntoResponse> {
+    let expiry = match (body.expires_at, body.expires_in) {
+        (Some(at), None) => Expiry::At(at),
+        (None, Some(within)) => Expiry::In(within),
+        _ => {
+            return Err(ApiError::Validation(
+                "give exactly one of expires_at (RFC 3339), expires_in (\"1 day\", …) or \"never\""
+                    .into(),
+            ));
+        }
+    };
+    let (token, secret) = tokens::issue(
+        &app,
+        &caller,
+        NewToken {
+            name: body.name,
+            permission: body.permission,
+            expiry,
+            password: body.password,
+        },
+    )
+    .await?;
+    let mut view = serde_json::to_value(TokenBody::from(&token)).map_err(|_| ApiError::Internal)?;
+    view["token"] = secret.into();
+    Ok((StatusCode::CREATED, axum::Json(view)))
+}
+
+async fn list(
+    State(app): State<App>,
+    Extension(caller): Extension<ProfileCaller>,
+) -> ApiResult<impl IntoResponse> {
+    let tokens: Vec<TokenBody> = tokens::list(&app, &caller)
+        .await?
+        .iter()
+        .map(TokenBody::from)
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "tokens": tokens })))
+}
+
+async fn revoke(
+    State(app): State<App>,
+    Extension(caller): Extension<ProfileCaller>,
+    Path((_, tid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let tid = extract::id("token id", &tid)?;
+    tokens::revoke(&app, &caller, tid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,284 @@
+//! A small multi-tenant world, built straight through the domain (no password hashing per
+//! account), so a test can afford a fresh one per case: tenant A (owner, admin, member of
+//! profile `pid`, tokens of every kind on it) and tenant B (the same on `other_pid`).
+
+use std::sync::OnceLock;
+
+use shared::domain::Role;
+use shared::domain::accounts::{self, membership_writes};
+use shared::domain::profiles::creation_writes;
+use shared::domain::records::{AccountRecord, EmailClaim, Permission, ProfileRecord};
+use shared::domain::tokens;
+use shared::keys;
+use shared::store::{Item, Key, Query, Write, query_all};
+use uuid::Uuid;
+
+use crate::api::{Api, PASSWORD};
+
+/// One account of the world, with a login session.
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub aid: Uuid,
+    pub email: String,
+    pub session: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct World {
+    pub owner: Person,
+    pub admin: Person,
+    pub member: Person,
+    /// Tenant A's profile, the one every route is aimed at.
+    pub pid: Uuid,
+    /// The owner's first profile (so `pid` is never the last one).
+    pub spare_pid: Uuid,
+    pub full: String,
+    pub write: String,
+    pub read: String,
+    pub expired: String,
+    pub revoked: String,
+    /// A token of the owner's on `pid`, for routes that name a token.
+    pub victim_tid: Uuid,
+    pub other_owner: Person,
+    pub other_admin: Person,
+    pub other_member: Person,
+    pub other_pid: Uuid,
+    pub other_full: String,
+    pub other_write: String,
+    pub other_read: String,
+}
+
+/// The principals of the authorization matrix, in its column order.
+pub const PRINCIPALS: [&str; 15] = [
+    "anonymous",
+    "other_owner",
+    "other_admin",
+    "other_member",
+    "other_full",
+    "other_write",
+    "other_read",
+    "owner",
+    "admin",
+    "member",
+    "full",
+    "write",
+    "read",
+    "expired",
+    "revoked",
+];
+
+async fn password_hash() -> String {
+    static HASH: OnceLock<String> = OnceLock::new();
+    if let Some(hash) = HASH.get() {
+        return hash.clone();
+    }
+    let hash = shared::password::hash(PASSWORD.to_owned(), shared::password::Cost::OWASP)
+        .await
+        .expect("hash");
+    HASH.get_or_init(|| hash).clone()
+}
+
+fn unique_email(label: &str) -> String {
+    format!("{label}-{}@example.com", Uuid::now_v7().simple())
+}
+
+/// Creates an account (with its first profile) without hashing a password, and a session.
+pub async fn person(api: &Api, label: &str) -> (Person, Uuid) {
+    let now = api.app.now();
+    let account = AccountRecord {
+        aid: Uuid::now_v7(),
+        email: unique_email(label),
+        name: label.to_owned(),
+        password_hash: password_hash().await,
+        created_at: now,
+        profile_count: 1,
+        failed_logins: 0,
+        failed_since: None,
+    };
+    let profile = ProfileRecord {
+        pid: Uuid::now_v7(),
+        name: format!("{label}'s first"),
+        logo_url: None,
+        owner: account.aid,
+        created_at: now,
+    };
+    let mut writes = vec![
+        Write::put_new(keys::to_item(&keys::account(account.aid), &account).expect("item")),
+        Write::put_new(
+            keys::to_item(
+                &keys::email_claim(&account.email),
+                &EmailClaim { aid: account.aid },
+            )
+            .expect("item"),
+        ),
+    ];
+    writes.extend(creation_writes(&account, &profile).expect("writes"));
+    api.app
+        .table
+        .transact(writes)
+        .await
+        .expect("create account");
+    let session = accounts::open_session(&api.app, account.aid)
+        .await
+        .expect("session");
+    (
+        Person {
+            aid: account.aid,
+            email: account.email,
+            session: session.token,
+        },
+        profile.pid,
+    )
+}
+
+/// Makes `who` a member of `owner`'s profile `pid` with `role`.
+pub async fn join(api: &Api, pid: Uuid, who: &Person, role: Role) {
+    let account = accounts::load(&api.app, who.aid).await.expect("account");
+    let profile = shared::domain::profiles::get(&api.app, pid)
+        .await
+        .expect("profile");
+    let writes = membership_writes(&account, &profile, role, api.app.now()).expect("writes");
+    api.app.table.transact(writes.to_vec()).await.expect("join");
+}
+
+/// A new profile owned by `owner`.
+pub async fn profile(api: &Api, owner: &Person, name: &str) -> Uuid {
+    shared::domain::profiles::create(&api.app, owner.aid, name, None)
+        .await
+        .expect("profile")
+        .profile
+        .pid
+}
+
+pub async fn token(
+    api: &Api,
+    pid: Uuid,
+    creator: &Person,
+    permission: Permission,
+) -> (Uuid, String) {
+    let expires = api.app.now() + chrono::Duration::days(1);
+    let (record, secret) = tokens::create(
+        &api.app,
+        pid,
+        creator.aid,
+        "test".into(),
+        permission,
+        Some(expires),
+    )
+    .await
+    .expect("token");
+    (record.tid, secret)
+}
+
+impl World {
+    pub async fn build(api: &Api) -> World {
+        let (owner, spare_pid) = person(api, "owner").await;
+        let (admin, _) = person(api, "admin").await;
+        let (member, _) = person(api, "member").await;
+        let pid = profile(api, &owner, "Target").await;
+        join(api, pid, &admin, Role::Admin).await;
+        join(api, pid, &member, Role::Member).await;
+        let (_, full) = token(api, pid, &owner, Permission::Full).await;
+        let (_, write) = token(api, pid, &owner, Permission::Write).await;
+        let (_, read) = token(api, pid, &owner, Permission::Read).await;
+        let (victim_tid, _) = token(api, pid, &owner, Permission::Read).await;
+        let (_, expired) = tokens::create(
+            &api.app,
+            pid,
+            owner.aid,
+            "expired".into(),
+            Permission::Full,
+            Some(api.app.now() - chrono::Duration::minutes(1)),
+        )
+        .await
+        .expect("token");
+        let (revoked_tid, revoked) = token(api, pid, &owner, Permission::Full).await;
+        let item = api
+            .app
+            .table
+            .query(Query::gsi1(keys::profile_tokens(pid)).prefix(keys::token_index_sk(revoked_tid)))
+            .await
+            .expect("query");
+        let key = Key::of(&item.items[0]).expect("key");
+        api.app.table.delete(&key, None).await.expect("revoke");
+
+        let (other_owner, other_pid) = person(api, "other-owner").await;
+        let (other_admin, _) = person(api, "other-admin").await;
+        let (other_member, _) = person(api, "other-member").await;
+        join(api, other_pid, &other_admin, Role::Admin).await;
+        join(api, other_pid, &other_member, Role::Member).await;
+        let (_, other_full) = token(api, other_pid, &other_owner, Permission::Full).await;
+        let (_, other_write) = token(api, other_pid, &other_owner, Permission::Write).await;
+        let (_, other_read) = token(api, other_pid, &other_owner, Permission::Read).await;
+        World {
+            owner,
+            admin,
+            member,
+            pid,
+            spare_pid,
+            full,
+            write,
+            read,
+            expired,
+            revoked,
+            victim_tid,
+            other_owner,
+            other_admin,
+            other_member,
+            other_pid,
+            other_full,
+            other_write,
+            other_read,
+        }
+    }
+
+    /// The bearer token of a principal of the matrix (`None` for anonymous).
+    pub fn token_of(&self, principal: &str) -> Option<String> {
+        Some(match principal {
+            "anonymous" => return None,
+            "other_owner" => self.other_owner.session.clone(),
+            "other_admin" => self.other_admin.session.clone(),
+            "other_member" => self.other_member.session.clone(),
+            "other_full" => self.other_full.clone(),
+            "other_write" => self.other_write.clone(),
+            "other_read" => self.other_read.clone(),
+            "owner" => self.owner.session.clone(),
+            "admin" => self.admin.session.clone(),
+            "member" => self.member.session.clone(),
+            "full" => self.full.clone(),
+            "write" => self.write.clone(),
+            "read" => self.read.clone(),
+            "expired" => self.expired.clone(),
+            "revoked" => self.revoked.clone(),
+            other => panic!("unknown principal {other}"),
+        })
+    }
+
+    /// Every item of tenant A: its profiles' partitions, its accounts' partitions and its
+    /// profile's tokens. Sorted, so two snapshots compare.
+    pub async fn tenant_a(&self, api: &Api) -> Vec<Item> {
+        let table = api.app.table.as_ref();
+        let mut items = Vec::new();
+        for pid in [self.pid, self.spare_pid] {
+            items.extend(
+                query_all(table, Query::partition(keys::profile_partition(pid)))
+                    .await
+                    .expect("query"),
+            );
+        }
+        for person in [&self.owner, &self.admin, &self.member] {
+            items.extend(
+                query_all(table, Query::partition(keys::account_partition(person.aid)))
+                    .await
+                    .expect("query"),
+            );
+        }
+        items.extend(
+            query_all(table, Query::gsi1(keys::profile_tokens(self.pid)))
+                .await
+                .expect("query"),
+        );
+        items.sort_by_key(|item| Key::of(item));
+        items
+    }
+}

@@ -1,0 +1,207 @@
+//! The authorization matrix (`tests/authz_matrix.txt`): every route × every principal, each case
+//! on a fresh world, on both adapters.
+
+use std::sync::Arc;
+
+use http::Method;
+use serde_json::{Value, json};
+use shared::auth::Access;
+use tenantry_tests::api::{Api, PASSWORD};
+use tenantry_tests::world::{PRINCIPALS, World};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+tenantry_tests::on_both_adapters!(every_route_and_principal_gets_the_expected_status);
+
+struct Row {
+    method: String,
+    path: String,
+    expected: Vec<u16>,
+}
+
+fn matrix() -> Vec<Row> {
+    let text = include_str!("../authz_matrix.txt");
+    let mut rows = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            fields.len(),
+            2 + PRINCIPALS.len(),
+            "authz_matrix.txt line {}: a method, a path and {} statuses",
+            n + 1,
+            PRINCIPALS.len()
+        );
+        rows.push(Row {
+            method: fields[0].to_owned(),
+            path: fields[1].to_owned(),
+            expected: fields[2..]
+                .iter()
+                .map(|s| s.parse().expect("a status"))
+                .collect(),
+        });
+    }
+    rows
+}
+
+#[test]
+fn the_matrix_lists_exactly_the_routes_that_exist() {
+    let listed: Vec<(String, String)> = matrix()
+        .iter()
+        .map(|row| (row.method.clone(), row.path.clone()))
+        .collect();
+    let routes: Vec<(String, String)> = shared::http::route_table()
+        .iter()
+        .map(|route| (route.method.to_owned(), route.path.to_owned()))
+        .collect();
+    for route in &routes {
+        assert!(
+            listed.contains(route),
+            "route {route:?} is missing from authz_matrix.txt"
+        );
+    }
+    for row in &listed {
+        assert!(
+            routes.contains(row),
+            "authz_matrix.txt lists {row:?}, which is not a route"
+        );
+    }
+}
+
+/// The body a case sends: a valid request, so only authorization decides the outcome.
+fn body(method: &str, path: &str, world: &World) -> Option<Value> {
+    match (method, path) {
+        ("POST", "/v1/accounts") => Some(json!({
+            "email": format!("new-{}@example.com", uuid::Uuid::now_v7().simple()),
+            "name": "New",
+            "password": PASSWORD,
+        })),
+        ("POST", "/v1/login") => Some(json!({"email": world.owner.email, "password": PASSWORD})),
+        ("POST", "/v1/profiles") => Some(json!({"name": "Another"})),
+        ("PATCH", "/v1/profiles/{pid}") => Some(json!({"name": "Renamed"})),
+        ("DELETE", "/v1/profiles/{pid}") => Some(json!({"password": PASSWORD})),
+        ("POST", "/v1/profiles/{pid}/tokens") => Some(json!({
+            "name": "ci", "permission": "read", "expires_in": "1 day", "password": PASSWORD,
+        })),
+        _ => None,
+    }
+}
+
+async fn every_route_and_principal_gets_the_expected_status(api: Api) {
+    let api = Arc::new(api);
+    let rows = matrix();
+    let access: Vec<(String, String, Access)> = shared::http::route_table()
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned(), r.access))
+        .collect();
+    let gate = Arc::new(Semaphore::new(8));
+    let mut cases = JoinSet::new();
+    for row in rows {
+        let profile_route = access.iter().any(|(m, p, a)| {
+            *m == row.method && *p == row.path && matches!(a, Access::Profile(..))
+        });
+        for (principal, expected) in PRINCIPALS.iter().zip(row.expected.iter().copied()) {
+            let api = api.clone();
+            let gate = gate.clone();
+            let method = row.method.clone();
+            let template = row.path.clone();
+            cases.spawn(async move {
+                let _permit = gate.acquire().await.expect("semaphore");
+                let world = World::build(&api).await;
+                let path = template
+                    .replace("{pid}", &world.pid.to_string())
+                    .replace("{tid}", &world.victim_tid.to_string());
+                let cross_tenant = principal.starts_with("other_") && profile_route;
+                let before = if cross_tenant {
+                    Some(world.tenant_a(&api).await)
+                } else {
+                    None
+                };
+                let reply = api
+                    .call(
+                        method.parse::<Method>().expect("method"),
+                        &path,
+                        world.token_of(principal).as_deref(),
+                        body(&method, &template, &world),
+                    )
+                    .await;
+                let mut failures = Vec::new();
+                if reply.status.as_u16() != expected {
+                    failures.push(format!(
+                        "{method} {template} as {principal}: expected {expected}, got {} {}",
+                        reply.status, reply.text
+                    ));
+                }
+                if reply.status.as_u16() >= 400
+                    && reply.content_type() != "application/problem+json"
+                {
+                    failures.push(format!(
+                        "{method} {template} as {principal}: not problem+json"
+                    ));
+                }
+                if let Some(before) = before {
+                    if world.tenant_a(&api).await != before {
+                        failures.push(format!(
+                            "{method} {template} as {principal}: tenant A's data changed"
+                        ));
+                    }
+                }
+                failures
+            });
+        }
+    }
+    let mut failures = Vec::new();
+    let mut count = 0;
+    while let Some(result) = cases.join_next().await {
+        failures.extend(result.expect("a case ran"));
+        count += 1;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {count} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Deny by default: every route that does not declare `Anyone` refuses an anonymous caller
+/// before its handler runs (walks the route table itself, not the matrix).
+#[tokio::test]
+async fn every_route_refuses_anonymous_callers_unless_declared_open() {
+    let api = Api::new(tenantry_tests::fixtures::embedded_table().await);
+    let pid = uuid::Uuid::now_v7();
+    for route in shared::http::route_table() {
+        let path = route
+            .path
+            .replace("{pid}", &pid.to_string())
+            .replace("{tid}", &uuid::Uuid::now_v7().to_string());
+        let before = api.calls();
+        let reply = api
+            .call(
+                route.method.parse().expect("method"),
+                &path,
+                None,
+                Some(json!({})),
+            )
+            .await;
+        if route.access == Access::Anyone {
+            assert_ne!(reply.status, 401, "{} {}", route.method, route.path);
+        } else {
+            assert_eq!(
+                reply.status, 401,
+                "{} {}: {}",
+                route.method, route.path, reply.text
+            );
+            assert_eq!(
+                api.calls().since(&before).total(),
+                0,
+                "{} {} reached the store",
+                route.method,
+                route.path
+            );
+        }
+    }
+}
