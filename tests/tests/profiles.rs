@@ -268,6 +268,16 @@ async fn delete_removes_everything_under_the_profile(api: Api) {
         )
         .await;
     assert_eq!(renamed.status, StatusCode::OK);
+    // API tokens live outside the profile's partition.
+    let token = api
+        .post(
+            &format!("{path}/tokens"),
+            Some(&ann.token),
+            json!({"name": "ci", "permission": "full", "expires_in": "never", "password": ann.password}),
+        )
+        .await;
+    assert_eq!(token.status, StatusCode::CREATED, "{}", token.text);
+    let secret = token.str("token");
     let mentions = |items: &[shared::store::Item]| {
         items
             .iter()
