@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::domain::Role;
-use crate::domain::records::{MemberRecord, Permission, TokenRecord};
+use crate::domain::records::{MemberRecord, Permission, ProfileRecord, TokenRecord};
+use crate::domain::usage;
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
 use crate::secrets::{self, SecretKind};
@@ -56,12 +57,14 @@ impl Principal {
     }
 }
 
-/// A caller cleared for one profile.
+/// A caller cleared for one profile, with the profile as read while clearing it (its limits
+/// and gauges included), so handlers need not read it again.
 #[derive(Clone, Debug)]
 pub struct ProfileCaller {
     pub pid: Uuid,
     pub role: Role,
     pub principal: Principal,
+    pub profile: ProfileRecord,
 }
 
 fn unauthorized(detail: &str) -> ApiError {
@@ -171,22 +174,27 @@ pub async fn for_profile(
         }
         permission_covers(*permission, method, area)?;
     }
-    let member = app
-        .table
-        .get(&keys::profile_member(pid, principal.account_id()))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    // The membership and the profile, read at the same time.
+    let member_key = keys::profile_member(pid, principal.account_id());
+    let profile_key = keys::profile(pid);
+    let (member, profile) = tokio::join!(app.table.get(&member_key), app.table.get(&profile_key));
+    let (Some(member), Some(profile)) = (member?, profile?) else {
+        return Err(ApiError::not_found());
+    };
     let member: MemberRecord = keys::from_item(member)?;
+    let profile: ProfileRecord = keys::from_item(profile)?;
     if member.role < need {
         return Err(ApiError::Forbidden(format!(
             "this needs the {} role on the profile",
             role_name(need)
         )));
     }
+    usage::count_request(app, &profile).await?;
     Ok(ProfileCaller {
         pid,
         role: member.role,
         principal,
+        profile,
     })
 }
 

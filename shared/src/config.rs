@@ -1,7 +1,9 @@
 //! Settings, read once from the environment at start, with documented defaults.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::domain::usage::{Amounts, Service};
 use crate::password::Cost;
 
 #[derive(Clone, Debug)]
@@ -15,6 +17,65 @@ pub struct Config {
     /// argon2id cost of new password hashes (`ARGON2_MEMORY_KIB`, `ARGON2_ITERATIONS`,
     /// `ARGON2_PARALLELISM`; never below the OWASP minimum 19456 / 2 / 1).
     pub password_cost: Cost,
+    /// What a new account may hand out to its profiles, per service (`POOL_<SERVICE>`, e.g.
+    /// `POOL_RUN_USERS`; defaults in [`default_pool`]).
+    pub pool: Amounts,
+    /// What a new profile is allocated from the pool (`INCLUDED_<SERVICE>`; [`default_included`]).
+    pub included: Amounts,
+    /// Unit prices in US dollars (`PRICE_<SERVICE>`; [`default_prices`]).
+    pub prices: BTreeMap<Service, f64>,
+}
+
+/// The default pool of a new account.
+pub fn default_pool() -> Amounts {
+    amounts(&[
+        (Service::RunUsers, 10_000),
+        (Service::TeamMembers, 50),
+        (Service::Tokens, 100),
+        (Service::Policies, 500),
+        (Service::Emails, 10_000),
+        (Service::ApiRequests, 1_000_000),
+    ])
+}
+
+/// What a new profile gets by default.
+pub fn default_included() -> Amounts {
+    amounts(&[
+        (Service::RunUsers, 1_000),
+        (Service::TeamMembers, 5),
+        (Service::Tokens, 10),
+        (Service::Policies, 50),
+        (Service::Emails, 1_000),
+        (Service::ApiRequests, 100_000),
+    ])
+}
+
+/// Default unit prices in US dollars: per use for monthly services, per item and month for
+/// gauges. $1 per million API requests, $0.10 per thousand e-mails, $0.002 per run user and
+/// month, $0.0005 per policy and month; team members and tokens are free.
+pub fn default_prices() -> BTreeMap<Service, f64> {
+    BTreeMap::from([
+        (Service::RunUsers, 0.002),
+        (Service::TeamMembers, 0.0),
+        (Service::Tokens, 0.0),
+        (Service::Policies, 0.0005),
+        (Service::Emails, 0.0001),
+        (Service::ApiRequests, 0.000_001),
+    ])
+}
+
+fn amounts(pairs: &[(Service, i64)]) -> Amounts {
+    Amounts(pairs.iter().copied().collect())
+}
+
+fn env_amounts(prefix: &str, mut amounts: Amounts) -> Amounts {
+    for service in Service::ALL {
+        let name = format!("{prefix}_{}", service.name().to_ascii_uppercase());
+        if let Some(amount) = env_number::<i64>(&name) {
+            amounts.set(service, amount.max(0));
+        }
+    }
+    amounts
 }
 
 impl Default for Config {
@@ -24,6 +85,9 @@ impl Default for Config {
             login_max_failures: 10,
             login_window: Duration::from_secs(15 * 60),
             password_cost: Cost::OWASP,
+            pool: default_pool(),
+            included: default_included(),
+            prices: default_prices(),
         }
     }
 }
@@ -56,6 +120,18 @@ impl Config {
                     .unwrap_or(floor.parallelism)
                     .max(floor.parallelism),
             },
+            pool: env_amounts("POOL", default.pool),
+            included: env_amounts("INCLUDED", default.included),
+            prices: Service::ALL
+                .into_iter()
+                .map(|service| {
+                    let name = format!("PRICE_{}", service.name().to_ascii_uppercase());
+                    let price = env_number::<f64>(&name)
+                        .filter(|p| p.is_finite() && *p >= 0.0)
+                        .unwrap_or_else(|| default.prices.get(&service).copied().unwrap_or(0.0));
+                    (service, price)
+                })
+                .collect(),
         }
     }
 }

@@ -42,6 +42,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unprocessable(String),
+    /// The request would pass a limit of the profile's service.
+    #[error("this profile has reached its limit of {service}")]
+    LimitReached {
+        service: &'static str,
+        retry_after_seconds: Option<u64>,
+    },
     #[error("the service is unavailable, try again")]
     Unavailable,
     #[error("internal error")]
@@ -64,7 +70,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts { .. } | ApiError::LimitReached { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -87,6 +95,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::TooManyAttempts { .. } => "too-many-attempts",
+            ApiError::LimitReached { .. } => "limit-reached",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal",
@@ -109,6 +118,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::Conflict(_) => "Conflict",
             ApiError::TooManyAttempts { .. } => "Too many attempts",
+            ApiError::LimitReached { .. } => "Limit reached",
             ApiError::Unprocessable(_) => "The request cannot be carried out",
             ApiError::Unavailable => "Service unavailable",
             ApiError::Internal => "Internal error",
@@ -138,12 +148,15 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = json!({
+        let mut body = json!({
             "type": self.kind(),
             "title": self.title(),
             "status": status.as_u16(),
             "detail": self.to_string(),
         });
+        if let ApiError::LimitReached { service, .. } = &self {
+            body["service"] = (*service).into();
+        }
         let mut response = (status, body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(
@@ -153,6 +166,10 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::TooManyAttempts {
                 retry_after_seconds,
+                ..
+            }
+            | ApiError::LimitReached {
+                retry_after_seconds: Some(retry_after_seconds),
                 ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));

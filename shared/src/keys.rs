@@ -67,8 +67,11 @@ pub fn to_indexed_item<T: Serialize>(
     Ok(item)
 }
 
-/// Reads a stored item back into its record type.
-pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> {
+/// Reads a stored item back into its record type (the key attributes are not part of it).
+pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, ApiError> {
+    for attr in ["PK", "SK", GSI1PK, GSI1SK] {
+        item.remove(attr);
+    }
     serde_json::from_value(serde_json::Value::Object(item)).map_err(|error| {
         tracing::error!(%error, "a stored item does not match its record type");
         ApiError::Internal

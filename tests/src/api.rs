@@ -181,7 +181,7 @@ impl Api {
     /// Every item in the store, in key order.
     pub async fn snapshot(&self) -> Vec<Item> {
         let mut items = scan_all(self.app.table.as_ref()).await.expect("scan");
-        items.sort_by_key(|item| Key::of(item));
+        items.sort_by_key(Key::of);
         items
     }
 
@@ -189,8 +189,17 @@ impl Api {
         self.counting.calls()
     }
 
-    /// Runs `request` and asserts it wrote nothing: not even an attempt (no write call), and
-    /// an unchanged store. For input refused before any rule is checked.
+    /// Every item but the usage counters (`USAGE#` items): the data a request may not change
+    /// when it is refused. (Every request that reaches a profile is metered, refused or not.)
+    pub async fn data(&self) -> Vec<Item> {
+        let mut items = self.snapshot().await;
+        items.retain(|item| !item["SK"].as_str().unwrap_or("").starts_with("USAGE#"));
+        items
+    }
+
+    /// Runs `request` and asserts it wrote nothing: no write call but (on a profile route) the
+    /// one that meters the request, and unchanged data. For input refused before any rule is
+    /// checked.
     pub async fn assert_writes_nothing<F, Fut>(&self, what: &str, request: F) -> Reply
     where
         F: FnOnce() -> Fut,
@@ -198,28 +207,33 @@ impl Api {
     {
         let calls = self.calls();
         let reply = self.assert_unchanged(what, request).await;
-        let writes = self.calls().since(&calls).writes();
+        let made = self.calls().since(&calls);
         assert_eq!(
-            writes, 0,
-            "{what}: made {writes} write calls ({})",
+            made.put + made.delete + made.transact,
+            0,
+            "{what}: made write calls {made:?} ({})",
             reply.text
+        );
+        assert!(
+            made.update <= 1,
+            "{what}: more than the metering update {made:?}"
         );
         reply
     }
 
-    /// Runs `request` and asserts the store is exactly as before (a conditional write that was
+    /// Runs `request` and asserts the data is exactly as before (a conditional write that was
     /// refused may have been attempted).
     pub async fn assert_unchanged<F, Fut>(&self, what: &str, request: F) -> Reply
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Reply>,
     {
-        let before = self.snapshot().await;
+        let before = self.data().await;
         let reply = request().await;
         assert_eq!(
-            self.snapshot().await,
+            self.data().await,
             before,
-            "{what}: the store changed ({})",
+            "{what}: the data changed ({})",
             reply.text
         );
         reply

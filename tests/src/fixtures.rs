@@ -22,11 +22,54 @@ pub fn embedded() -> EmbeddedTable {
 /// Panics with a clear message when `DYNAMODB_ENDPOINT` is not set.
 pub async fn dynamo_table() -> Arc<dyn Table> {
     let client = dynamo_client().await;
-    let name = format!("tenantry-test-{}", uuid::Uuid::now_v7().simple());
+    remove_stale_test_tables(&client).await;
+    let name = format!("{TEST_TABLE_PREFIX}{}", uuid::Uuid::now_v7().simple());
     shared::store::dynamo::DynamoTable::create_table(&client, &name)
         .await
         .unwrap_or_else(|err| panic!("creating table {name} on DynamoDB Local: {err:#}"));
     Arc::new(shared::store::dynamo::DynamoTable::new(client, name))
+}
+
+const TEST_TABLE_PREFIX: &str = "tenantry-test-";
+/// Test tables older than this are left-overs of earlier runs.
+const STALE_AFTER_SECS: u64 = 15 * 60;
+
+/// Deletes the test tables that earlier runs left on a long-lived DynamoDB Local (they pile up
+/// and slow it down), once per test process. Tables are named after a UUID v7, whose time says
+/// how old they are; errors are ignored (another process may be deleting the same table).
+async fn remove_stale_test_tables(client: &aws_sdk_dynamodb::Client) {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let mut start: Option<String> = None;
+    loop {
+        let Ok(page) = client
+            .list_tables()
+            .set_exclusive_start_table_name(start.take())
+            .send()
+            .await
+        else {
+            return;
+        };
+        for name in page.table_names() {
+            let created = name
+                .strip_prefix(TEST_TABLE_PREFIX)
+                .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                .and_then(|id| id.get_timestamp())
+                .map(|at| at.to_unix().0);
+            if created.is_some_and(|at| at + STALE_AFTER_SECS < now) {
+                let _ = client.delete_table().table_name(name).send().await;
+            }
+        }
+        match page.last_evaluated_table_name {
+            Some(last) => start = Some(last),
+            None => return,
+        }
+    }
 }
 
 /// A client for DynamoDB Local at `DYNAMODB_ENDPOINT`, with dummy credentials and region

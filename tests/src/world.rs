@@ -6,11 +6,10 @@ use std::sync::OnceLock;
 
 use shared::domain::Role;
 use shared::domain::accounts::{self, membership_writes};
-use shared::domain::profiles::creation_writes;
-use shared::domain::records::{AccountRecord, EmailClaim, Permission, ProfileRecord};
+use shared::domain::records::Permission;
 use shared::domain::tokens;
 use shared::keys;
-use shared::store::{Item, Key, Query, Write, query_all};
+use shared::store::{Item, Key, Query, query_all};
 use uuid::Uuid;
 
 use crate::api::{Api, PASSWORD};
@@ -84,40 +83,14 @@ fn unique_email(label: &str) -> String {
 
 /// Creates an account (with its first profile) without hashing a password, and a session.
 pub async fn person(api: &Api, label: &str) -> (Person, Uuid) {
-    let now = api.app.now();
-    let account = AccountRecord {
-        aid: Uuid::now_v7(),
-        email: unique_email(label),
-        name: label.to_owned(),
-        password_hash: password_hash().await,
-        created_at: now,
-        profile_count: 1,
-        failed_logins: 0,
-        failed_since: None,
-    };
-    let profile = ProfileRecord {
-        pid: Uuid::now_v7(),
-        name: format!("{label}'s first"),
-        logo_url: None,
-        owner: account.aid,
-        created_at: now,
-    };
-    let mut writes = vec![
-        Write::put_new(keys::to_item(&keys::account(account.aid), &account).expect("item")),
-        Write::put_new(
-            keys::to_item(
-                &keys::email_claim(&account.email),
-                &EmailClaim { aid: account.aid },
-            )
-            .expect("item"),
-        ),
-    ];
-    writes.extend(creation_writes(&account, &profile).expect("writes"));
-    api.app
-        .table
-        .transact(writes)
-        .await
-        .expect("create account");
+    let (account, first) = accounts::create_account(
+        &api.app,
+        unique_email(label),
+        label.to_owned(),
+        password_hash().await,
+    )
+    .await
+    .expect("create account");
     let session = accounts::open_session(&api.app, account.aid)
         .await
         .expect("session");
@@ -127,7 +100,7 @@ pub async fn person(api: &Api, label: &str) -> (Person, Uuid) {
             email: account.email,
             session: session.token,
         },
-        profile.pid,
+        first.profile.pid,
     )
 }
 
@@ -157,9 +130,12 @@ pub async fn token(
     permission: Permission,
 ) -> (Uuid, String) {
     let expires = api.app.now() + chrono::Duration::days(1);
+    let profile = shared::domain::profiles::get(&api.app, pid)
+        .await
+        .expect("profile");
     let (record, secret) = tokens::create(
         &api.app,
-        pid,
+        &profile,
         creator.aid,
         "test".into(),
         permission,
@@ -182,9 +158,12 @@ impl World {
         let (_, write) = token(api, pid, &owner, Permission::Write).await;
         let (_, read) = token(api, pid, &owner, Permission::Read).await;
         let (victim_tid, _) = token(api, pid, &owner, Permission::Read).await;
+        let profile = shared::domain::profiles::get(&api.app, pid)
+            .await
+            .expect("profile");
         let (_, expired) = tokens::create(
             &api.app,
-            pid,
+            &profile,
             owner.aid,
             "expired".into(),
             Permission::Full,
@@ -278,7 +257,7 @@ impl World {
                 .await
                 .expect("query"),
         );
-        items.sort_by_key(|item| Key::of(item));
+        items.sort_by_key(Key::of);
         items
     }
 }

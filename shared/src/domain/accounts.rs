@@ -4,10 +4,12 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::profiles::ProfileView;
 use super::records::{
     AccountRecord, EmailClaim, MemberRecord, MembershipRecord, ProfileRecord, Role, SessionRecord,
     TokenRecord,
 };
+use super::usage::{Service, write_amounts};
 use super::validate;
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
@@ -25,15 +27,26 @@ pub struct SignUp {
     pub password: String,
 }
 
-/// Creates an account, its e-mail claim and its first profile, all or nothing.
-pub async fn sign_up(app: &App, input: SignUp) -> ApiResult<(AccountRecord, ProfileRecord)> {
+/// Creates an account (with the configured service pool), its e-mail claim and its first
+/// profile (with the included services), all or nothing.
+pub async fn sign_up(app: &App, input: SignUp) -> ApiResult<(AccountRecord, ProfileView)> {
     let email = validate::email(&input.email)?;
     let name = validate::name("name", &input.name)?;
     password::check_policy(&input.password)?;
     let password_hash = password::hash(input.password, app.config.password_cost).await?;
+    create_account(app, email, name, password_hash).await
+}
 
+/// Stores a new account with an already validated e-mail and name and a password hash: the
+/// account, its e-mail claim and its first profile in one transaction.
+pub async fn create_account(
+    app: &App,
+    email: String,
+    name: String,
+    password_hash: String,
+) -> ApiResult<(AccountRecord, ProfileView)> {
     let now = app.now();
-    let account = AccountRecord {
+    let mut account = AccountRecord {
         aid: Uuid::now_v7(),
         email: email.clone(),
         name: name.clone(),
@@ -42,14 +55,17 @@ pub async fn sign_up(app: &App, input: SignUp) -> ApiResult<(AccountRecord, Prof
         profile_count: 1,
         failed_logins: 0,
         failed_since: None,
+        meters: Default::default(),
     };
-    let profile = ProfileRecord {
-        pid: Uuid::now_v7(),
-        name: FIRST_PROFILE_NAME.to_owned(),
-        logo_url: None,
-        owner: account.aid,
-        created_at: now,
-    };
+    let pool = app.config.pool.clone();
+    write_amounts(&mut account.meters, &pool, Service::pool_attr);
+    let view = super::profiles::new_profile(app, &account, FIRST_PROFILE_NAME.to_owned(), None);
+    write_amounts(
+        &mut account.meters,
+        &view.profile.limits(),
+        Service::alloc_attr,
+    );
+    let profile = &view.profile;
     let mut writes = vec![
         Write::put_new(keys::to_item(&keys::account(account.aid), &account)?),
         Write::put_new(keys::to_item(
@@ -57,9 +73,9 @@ pub async fn sign_up(app: &App, input: SignUp) -> ApiResult<(AccountRecord, Prof
             &EmailClaim { aid: account.aid },
         )?),
     ];
-    writes.extend(super::profiles::creation_writes(&account, &profile)?);
+    writes.extend(super::profiles::creation_writes(&account, profile)?);
     match app.table.transact(writes).await {
-        Ok(()) => Ok((account, profile)),
+        Ok(()) => Ok((account, view)),
         Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => Err(
             ApiError::Conflict("an account with this e-mail already exists".into()),
         ),

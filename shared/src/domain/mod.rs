@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod profiles;
 pub mod records;
 pub mod tokens;
+pub mod usage;
 pub mod validate;
 
 pub use records::Role;

@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use super::accounts;
 use super::records::{AccountRecord, MemberRecord, MembershipRecord, ProfileRecord, Role};
+use super::usage::{self, Amounts, Service};
 use super::validate;
 use crate::app::App;
 use crate::error::{ApiError, ApiResult};
@@ -31,6 +32,33 @@ pub fn creation_writes(owner: &AccountRecord, profile: &ProfileRecord) -> ApiRes
 pub struct ProfileView {
     pub profile: ProfileRecord,
     pub role: Role,
+    /// Services the pool could not fully cover when the profile was created.
+    pub short: Vec<Service>,
+}
+
+/// A new profile of `owner`, allocated the included services as far as the pool covers them.
+pub fn new_profile(
+    app: &App,
+    owner: &AccountRecord,
+    name: String,
+    logo_url: Option<String>,
+) -> ProfileView {
+    let (given, short) =
+        usage::included_allocation(&app.config.included, &owner.pool(), &owner.allocated());
+    let mut profile = ProfileRecord {
+        pid: Uuid::now_v7(),
+        name,
+        logo_url,
+        owner: owner.aid,
+        created_at: app.now(),
+        meters: Default::default(),
+    };
+    usage::write_amounts(&mut profile.meters, &given, Service::limit_attr);
+    ProfileView {
+        profile,
+        role: Role::Owner,
+        short,
+    }
 }
 
 pub async fn create(
@@ -43,25 +71,26 @@ pub async fn create(
     let logo_url = logo_url
         .map(|url| validate::http_url("logo_url", url))
         .transpose()?;
-    let owner = accounts::load(app, aid).await?;
-    let profile = ProfileRecord {
-        pid: Uuid::now_v7(),
-        name,
-        logo_url,
-        owner: aid,
-        created_at: app.now(),
-    };
-    let mut writes = creation_writes(&owner, &profile)?;
-    writes.push(Write::Update {
-        key: keys::account(aid),
-        update: Update::new().add("profile_count", 1),
-        condition: Some(Condition::Exists),
-    });
-    app.table.transact(writes).await?;
-    Ok(ProfileView {
-        profile,
-        role: Role::Owner,
-    })
+    for _ in 0..usage::ALLOCATION_TRIES {
+        let owner = accounts::load(app, aid).await?;
+        let view = new_profile(app, &owner, name.clone(), logo_url.clone());
+        let given = view.profile.limits();
+        let mut writes = creation_writes(&owner, &view.profile)?;
+        writes.push(Write::Update {
+            key: keys::account(aid),
+            update: usage::allocation_update(&given).add("profile_count", 1),
+            condition: Some(usage::allocation_condition(&owner.pool(), &given)),
+        });
+        match app.table.transact(writes).await {
+            Ok(()) => return Ok(view),
+            // Another allocation took from the pool meanwhile: read it again.
+            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&3) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(ApiError::Conflict(
+        "the account's pool kept changing; try again".into(),
+    ))
 }
 
 /// The profiles `aid` owns or belongs to, each with its role: one query.
@@ -89,7 +118,12 @@ pub struct ProfileChanges {
 
 /// Renames the profile and/or changes its logo, on the profile and on every member's copy, in
 /// one transaction.
-pub async fn update(app: &App, pid: Uuid, changes: ProfileChanges) -> ApiResult<ProfileRecord> {
+pub async fn update(
+    app: &App,
+    current: &ProfileRecord,
+    changes: ProfileChanges,
+) -> ApiResult<ProfileRecord> {
+    let pid = current.pid;
     let name = changes
         .name
         .map(|name| validate::name("name", &name))
@@ -113,7 +147,7 @@ pub async fn update(app: &App, pid: Uuid, changes: ProfileChanges) -> ApiResult<
         copy = copy.set("logo_url", value);
     }
     if update.is_empty() {
-        return get(app, pid).await;
+        return Ok(current.clone());
     }
     let members = team(app, pid).await?;
     if members.len() + 1 > MAX_TRANSACTION_WRITES {
@@ -140,7 +174,14 @@ pub async fn update(app: &App, pid: Uuid, changes: ProfileChanges) -> ApiResult<
         }
         Err(error) => return Err(error.into()),
     }
-    get(app, pid).await
+    let mut updated = current.clone();
+    if let Some(name) = name {
+        updated.name = name;
+    }
+    if let Some(logo_url) = logo_url {
+        updated.logo_url = logo_url;
+    }
+    Ok(updated)
 }
 
 /// The profile's members (one query).
@@ -155,18 +196,36 @@ pub async fn team(app: &App, pid: Uuid) -> ApiResult<Vec<MemberRecord>> {
 
 /// Deletes the profile and everything under it, once the owner re-entered the password. The
 /// account's last profile cannot be deleted.
-pub async fn delete(app: &App, owner: Uuid, pid: Uuid, password: &str) -> ApiResult<()> {
+pub async fn delete(
+    app: &App,
+    owner: Uuid,
+    profile: &ProfileRecord,
+    password: &str,
+) -> ApiResult<()> {
+    let pid = profile.pid;
     let account = accounts::load(app, owner).await?;
     accounts::check_password(app, &account, password).await?;
-    // First the profile itself, guarded: from this write on it no longer exists for anyone.
+    // First the profile itself, guarded (by its owner, and by its limits being the ones given
+    // back to the pool): from this write on it no longer exists for anyone.
+    let limits = profile.limits();
+    let mut unchanged = vec![Condition::Equals("owner".into(), owner.to_string().into())];
+    unchanged.extend(
+        Service::ALL
+            .into_iter()
+            .map(|s| Condition::Equals(s.limit_attr(), limits.get(s).into())),
+    );
+    let mut back = Amounts::default();
+    for service in Service::ALL {
+        back.set(service, -limits.get(service));
+    }
     let writes = vec![
         Write::Delete {
             key: keys::profile(pid),
-            condition: Some(Condition::Equals("owner".into(), owner.to_string().into())),
+            condition: Some(Condition::All(unchanged)),
         },
         Write::Update {
             key: keys::account(owner),
-            update: Update::new().add("profile_count", -1),
+            update: usage::allocation_update(&back).add("profile_count", -1),
             condition: Some(Condition::AtLeast("profile_count".into(), 2)),
         },
     ];

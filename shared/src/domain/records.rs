@@ -1,8 +1,12 @@
 //! What is stored, item by item (see `keys` for where).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use super::usage::{Amounts, Metering, Service, read_amounts};
 
 /// A member's role on a profile. Ordered by power: member < admin < owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -28,6 +32,18 @@ pub struct AccountRecord {
     pub failed_logins: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_since: Option<DateTime<Utc>>,
+    /// `pool_<service>` and `alloc_<service>` (see `usage`).
+    #[serde(flatten)]
+    pub meters: BTreeMap<String, i64>,
+}
+
+impl AccountRecord {
+    pub fn pool(&self) -> Amounts {
+        read_amounts(&self.meters, Service::pool_attr)
+    }
+    pub fn allocated(&self) -> Amounts {
+        read_amounts(&self.meters, Service::alloc_attr)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -43,6 +59,34 @@ pub struct ProfileRecord {
     pub logo_url: Option<String>,
     pub owner: Uuid,
     pub created_at: DateTime<Utc>,
+    /// `limit_<service>` and `used_<gauge>` (see `usage`).
+    #[serde(flatten)]
+    pub meters: BTreeMap<String, i64>,
+}
+
+impl ProfileRecord {
+    pub fn limits(&self) -> Amounts {
+        read_amounts(&self.meters, Service::limit_attr)
+    }
+    pub fn limit(&self, service: Service) -> i64 {
+        self.meters.get(&service.limit_attr()).copied().unwrap_or(0)
+    }
+    /// The current value of a gauge (0 for monthly services: read their usage item).
+    pub fn gauge(&self, service: Service) -> i64 {
+        match service.metering() {
+            Metering::Gauge => self.meters.get(&service.used_attr()).copied().unwrap_or(0),
+            Metering::Monthly => 0,
+        }
+    }
+}
+
+/// A profile's usage in one month (`PROFILE#pid / USAGE#yyyy-mm`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct UsageRecord {
+    #[serde(default)]
+    pub month: String,
+    #[serde(flatten)]
+    pub counts: BTreeMap<String, i64>,
 }
 
 /// Membership, profile side (`PROFILE#pid / MEMBER#aid`): the team is one query.

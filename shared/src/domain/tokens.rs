@@ -6,14 +6,15 @@ use chrono::{DateTime, Months, Utc};
 use uuid::Uuid;
 
 use super::accounts;
-use super::records::{ApiTokenRecord, Permission, Role, TokenRecord};
+use super::records::{ApiTokenRecord, Permission, ProfileRecord, Role, TokenRecord};
+use super::usage::{self, Service};
 use super::validate;
 use crate::app::App;
 use crate::auth::ProfileCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
 use crate::secrets::{self, SecretKind};
-use crate::store::{Condition, Key, Query, query_all};
+use crate::store::{Condition, Key, Query, StoreError, Write, query_all};
 
 /// When a new token expires, as the client asked.
 pub enum Expiry {
@@ -107,19 +108,38 @@ pub async fn issue(
     let account = accounts::load(app, aid).await?;
     accounts::check_password(app, &account, &input.password).await?;
 
-    create(app, caller.pid, aid, name, input.permission, expires_at).await
+    create(
+        app,
+        &caller.profile,
+        aid,
+        name,
+        input.permission,
+        expires_at,
+    )
+    .await
 }
 
-/// Stores a new token of profile `pid` acting as `aid` (one write; the caller has checked the
-/// password and the expiry). Returns the record and the secret.
+/// Stores a new token of `profile` acting as `aid`, counted against the profile's `tokens`
+/// limit in the same transaction (the caller has checked the password and the expiry).
+/// Returns the record and the secret.
 pub async fn create(
     app: &App,
-    pid: Uuid,
+    profile: &ProfileRecord,
     aid: Uuid,
     name: String,
     permission: Permission,
     expires_at: Option<DateTime<Utc>>,
 ) -> ApiResult<(ApiTokenRecord, String)> {
+    let pid = profile.pid;
+    let now = app.now();
+    let gauge = usage::gauge_write(
+        pid,
+        Service::Tokens,
+        1,
+        profile.limit(Service::Tokens),
+        profile.gauge(Service::Tokens),
+        now,
+    )?;
     let secret = secrets::generate(SecretKind::ProfileToken).map_err(|_| ApiError::Internal)?;
     let record = ApiTokenRecord {
         tid: Uuid::now_v7(),
@@ -127,7 +147,7 @@ pub async fn create(
         aid,
         name,
         permission,
-        created_at: app.now(),
+        created_at: now,
         expires_at,
         last_used_at: None,
         last_used_epoch: 0,
@@ -141,8 +161,13 @@ pub async fn create(
         ),
         &TokenRecord::Profile(record.clone()),
     )?;
-    app.table.put(item, Some(Condition::NotExists)).await?;
-    Ok((record, secret))
+    match app.table.transact(vec![Write::put_new(item), gauge]).await {
+        Ok(()) => Ok((record, secret)),
+        Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
+            Err(usage::limit_reached(Service::Tokens, now))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// The profile's tokens the caller may see: all of them for the owner and admins, their own
@@ -155,10 +180,10 @@ pub async fn list(app: &App, caller: &ProfileCaller) -> ApiResult<Vec<ApiTokenRe
     .await?;
     let mut tokens = Vec::with_capacity(items.len());
     for item in items {
-        if let TokenRecord::Profile(token) = keys::from_item(item)? {
-            if sees(caller, &token) {
-                tokens.push(token);
-            }
+        if let TokenRecord::Profile(token) = keys::from_item(item)?
+            && sees(caller, &token)
+        {
+            tokens.push(token);
         }
     }
     Ok(tokens)
@@ -190,6 +215,15 @@ pub async fn revoke(app: &App, caller: &ProfileCaller, tid: Uuid) -> ApiResult<(
     if !sees(caller, &token) {
         return Err(ApiError::not_found());
     }
-    app.table.delete(&key, None).await?;
-    Ok(())
+    let gauge = usage::gauge_write(caller.pid, Service::Tokens, -1, 0, 0, app.now())?;
+    match app
+        .table
+        .transact(vec![Write::delete(key).when(Condition::Exists), gauge])
+        .await
+    {
+        Ok(()) => Ok(()),
+        // Revoked meanwhile by someone else: gone all the same.
+        Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
 }

@@ -1,7 +1,9 @@
 //! The `accounts` function: sign-up, login, logout, the account itself.
 
 use axum::Extension;
-use axum::extract::State;
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -13,9 +15,9 @@ use super::extract::Json;
 use super::profiles::ProfileBody;
 use crate::app::App;
 use crate::auth::{Access, Principal};
-use crate::domain::Role;
 use crate::domain::accounts::{self, SignUp};
 use crate::domain::records::AccountRecord;
+use crate::domain::usage::{self, Service};
 use crate::error::ApiResult;
 
 pub fn routes() -> Vec<Route> {
@@ -31,6 +33,12 @@ pub fn routes() -> Vec<Route> {
         route(Method::POST, "/v1/login", Access::Anyone, post(login)),
         route(Method::POST, "/v1/logout", Access::Session, post(logout)),
         route(Method::GET, "/v1/account", Access::Session, get(account)),
+        route(
+            Method::GET,
+            "/v1/account/statistics",
+            Access::Session,
+            get(statistics),
+        ),
     ]
 }
 
@@ -42,22 +50,44 @@ struct SignUpBody {
     password: String,
 }
 
-/// An account as the API shows it (never its password hash).
+/// An account as the API shows it (never its password hash), with its service pool: per
+/// service, what it may hand out, what is allocated to its profiles and what is free.
 #[derive(Serialize)]
 pub struct AccountBody {
     id: uuid::Uuid,
     email: String,
     name: String,
     created_at: chrono::DateTime<chrono::Utc>,
+    services: BTreeMap<Service, PoolBody>,
+}
+
+#[derive(Serialize)]
+struct PoolBody {
+    pool: i64,
+    allocated: i64,
+    free: i64,
 }
 
 impl From<&AccountRecord> for AccountBody {
     fn from(account: &AccountRecord) -> Self {
+        let pool = account.pool();
+        let allocated = account.allocated();
         AccountBody {
             id: account.aid,
             email: account.email.clone(),
             name: account.name.clone(),
             created_at: account.created_at,
+            services: Service::ALL
+                .into_iter()
+                .map(|s| {
+                    let body = PoolBody {
+                        pool: pool.get(s),
+                        allocated: allocated.get(s),
+                        free: pool.get(s) - allocated.get(s),
+                    };
+                    (s, body)
+                })
+                .collect(),
         }
     }
 }
@@ -76,8 +106,7 @@ async fn sign_up(
     )
     .await?;
     let mut view = serde_json::to_value(AccountBody::from(&account)).unwrap_or_default();
-    view["profile"] =
-        serde_json::to_value(ProfileBody::new(&profile, Role::Owner)).unwrap_or_default();
+    view["profile"] = serde_json::to_value(ProfileBody::created(&profile)).unwrap_or_default();
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
@@ -115,4 +144,21 @@ async fn account(
 ) -> ApiResult<impl IntoResponse> {
     let account = accounts::load(&app, principal.account_id()).await?;
     Ok(axum::Json(AccountBody::from(&account)))
+}
+
+async fn statistics(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> ApiResult<impl IntoResponse> {
+    let month = query.get("month").map(String::as_str);
+    let (month, profiles, totals, cost) =
+        usage::account_statistics(&app, principal.account_id(), month).await?;
+    Ok(axum::Json(json!({
+        "month": month,
+        "currency": "USD",
+        "prices": app.config.prices,
+        "profiles": profiles,
+        "totals": { "services": totals, "cost": cost },
+    })))
 }

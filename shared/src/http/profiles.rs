@@ -1,11 +1,14 @@
 //! The `profiles` function: profile CRUD.
 
 use axum::Extension;
+use axum::extract::Query;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, patch, post};
-use chrono::{DateTime, Utc};
+use axum::routing::{delete, get, patch, post, put};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -15,9 +18,10 @@ use super::extract::{Json, double_option};
 use crate::app::App;
 use crate::auth::{Access, Area, Principal, ProfileCaller};
 use crate::domain::Role;
-use crate::domain::profiles::{self, ProfileChanges};
+use crate::domain::profiles::{self, ProfileChanges, ProfileView};
 use crate::domain::records::ProfileRecord;
-use crate::error::ApiResult;
+use crate::domain::usage::{self, Amounts, Periodicity, Service};
+use crate::error::{ApiError, ApiResult};
 
 pub fn routes() -> Vec<Route> {
     let route = |method, path, access, handler| Route {
@@ -27,31 +31,33 @@ pub fn routes() -> Vec<Route> {
         access,
         handler,
     };
+    const MEMBER: Access = Access::Profile(Role::Member, Area::App);
+    const ADMIN: Access = Access::Profile(Role::Admin, Area::App);
+    const OWNER: Access = Access::Profile(Role::Owner, Area::Governance);
+    let one = "/v1/profiles/{pid}";
     vec![
         route(Method::POST, "/v1/profiles", Access::Session, post(create)),
         route(Method::GET, "/v1/profiles", Access::Session, get(list)),
+        route(Method::GET, one, MEMBER, get(read)),
+        route(Method::PATCH, one, ADMIN, patch(update)),
+        route(Method::DELETE, one, OWNER, delete(remove)),
+        route(
+            Method::PUT,
+            "/v1/profiles/{pid}/limits",
+            OWNER,
+            put(set_limits),
+        ),
+        route(Method::GET, "/v1/profiles/{pid}/usage", MEMBER, get(usage)),
         route(
             Method::GET,
-            "/v1/profiles/{pid}",
-            Access::Profile(Role::Member, Area::App),
-            get(read),
-        ),
-        route(
-            Method::PATCH,
-            "/v1/profiles/{pid}",
-            Access::Profile(Role::Admin, Area::App),
-            patch(update),
-        ),
-        route(
-            Method::DELETE,
-            "/v1/profiles/{pid}",
-            Access::Profile(Role::Owner, Area::Governance),
-            delete(remove),
+            "/v1/profiles/{pid}/statistics",
+            MEMBER,
+            get(statistics),
         ),
     ]
 }
 
-/// A profile as the API shows it, with the caller's role.
+/// A profile as the API shows it, with the caller's role and its services' limits.
 #[derive(Serialize)]
 pub struct ProfileBody {
     id: Uuid,
@@ -60,6 +66,10 @@ pub struct ProfileBody {
     owner_id: Uuid,
     created_at: DateTime<Utc>,
     role: Role,
+    limits: Amounts,
+    /// Services the pool could not fully cover at creation (only on the creation's answer).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    allocation_shortfall: Vec<Service>,
 }
 
 impl ProfileBody {
@@ -71,6 +81,15 @@ impl ProfileBody {
             owner_id: profile.owner,
             created_at: profile.created_at,
             role,
+            limits: profile.limits(),
+            allocation_shortfall: Vec::new(),
+        }
+    }
+
+    pub fn created(view: &ProfileView) -> Self {
+        ProfileBody {
+            allocation_shortfall: view.short.clone(),
+            ..ProfileBody::new(&view.profile, view.role)
         }
     }
 }
@@ -121,12 +140,8 @@ async fn list(
     Ok(axum::Json(json!({ "profiles": profiles })))
 }
 
-async fn read(
-    State(app): State<App>,
-    Extension(caller): Extension<ProfileCaller>,
-) -> ApiResult<impl IntoResponse> {
-    let profile = profiles::get(&app, caller.pid).await?;
-    Ok(axum::Json(ProfileBody::new(&profile, caller.role)))
+async fn read(Extension(caller): Extension<ProfileCaller>) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(ProfileBody::new(&caller.profile, caller.role)))
 }
 
 #[derive(Deserialize)]
@@ -145,7 +160,7 @@ async fn update(
 ) -> ApiResult<impl IntoResponse> {
     let profile = profiles::update(
         &app,
-        caller.pid,
+        &caller.profile,
         ProfileChanges {
             name: body.name,
             logo_url: body.logo_url,
@@ -169,9 +184,88 @@ async fn remove(
     profiles::delete(
         &app,
         caller.principal.account_id(),
-        caller.pid,
+        &caller.profile,
         &body.password,
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// New limits, per service; services left out keep theirs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsBody {
+    run_users: Option<i64>,
+    team_members: Option<i64>,
+    tokens: Option<i64>,
+    policies: Option<i64>,
+    emails: Option<i64>,
+    api_requests: Option<i64>,
+}
+
+async fn set_limits(
+    State(app): State<App>,
+    Extension(caller): Extension<ProfileCaller>,
+    Json(body): Json<LimitsBody>,
+) -> ApiResult<impl IntoResponse> {
+    let wanted: BTreeMap<Service, i64> = [
+        (Service::RunUsers, body.run_users),
+        (Service::TeamMembers, body.team_members),
+        (Service::Tokens, body.tokens),
+        (Service::Policies, body.policies),
+        (Service::Emails, body.emails),
+        (Service::ApiRequests, body.api_requests),
+    ]
+    .into_iter()
+    .filter_map(|(service, amount)| amount.map(|amount| (service, amount)))
+    .collect();
+    let profile = usage::set_limits(&app, &caller.profile, &wanted).await?;
+    Ok(axum::Json(ProfileBody::new(&profile, caller.role)))
+}
+
+/// Query parameters, parsed by hand so a bad one gets a problem answer naming it.
+fn query_param<'a>(query: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+    query.get(name).map(String::as_str)
+}
+
+async fn usage(
+    State(app): State<App>,
+    Extension(caller): Extension<ProfileCaller>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> ApiResult<impl IntoResponse> {
+    let (month, services) =
+        usage::month_usage(&app, &caller.profile, query_param(&query, "month")).await?;
+    Ok(axum::Json(json!({ "month": month, "services": services })))
+}
+
+async fn statistics(
+    State(app): State<App>,
+    Extension(caller): Extension<ProfileCaller>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> ApiResult<impl IntoResponse> {
+    let date = |name: &str| -> ApiResult<NaiveDate> {
+        let text = query_param(&query, name)
+            .ok_or_else(|| ApiError::Validation(format!("{name}: required, as YYYY-MM-DD")))?;
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+            ApiError::Validation(format!("{name}: `{text}` is not a date (YYYY-MM-DD)"))
+        })
+    };
+    let start = date("start")?;
+    let end = date("end")?;
+    let periodicity = match query_param(&query, "periodicity").unwrap_or("day") {
+        "day" => Periodicity::Day,
+        "month" => Periodicity::Month,
+        other => {
+            return Err(ApiError::Validation(format!(
+                "periodicity: `{other}` is neither day nor month"
+            )));
+        }
+    };
+    let series = usage::statistics(&app, &caller.profile, start, end, periodicity).await?;
+    Ok(axum::Json(json!({
+        "start": start,
+        "end": end,
+        "periodicity": if periodicity == Periodicity::Day { "day" } else { "month" },
+        "series": series,
+    })))
 }

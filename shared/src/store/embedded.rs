@@ -232,10 +232,10 @@ impl EmbeddedTable {
                     let (_, bytes) = entry.map_err(fail)?;
                     let item = decode_item(bytes.value())?;
                     let due = item.get(TTL).and_then(Value::as_i64);
-                    if due.is_some_and(|due| due < now_epoch_seconds) {
-                        if let Some(key) = Key::of(&item) {
-                            expired.push(key);
-                        }
+                    if due.is_some_and(|due| due < now_epoch_seconds)
+                        && let Some(key) = Key::of(&item)
+                    {
+                        expired.push(key);
                     }
                 }
             }
