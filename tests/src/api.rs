@@ -63,8 +63,12 @@ pub struct Api {
 
 impl Api {
     pub fn new(table: Arc<dyn Table>) -> Api {
+        Api::with_config(table, Config::default())
+    }
+
+    pub fn with_config(table: Arc<dyn Table>, config: Config) -> Api {
         let counting = Arc::new(CountingTable::new(table));
-        let app = App::new(counting.clone(), Config::default());
+        let app = App::new(counting.clone(), config);
         let router = shared::http::router(app.clone(), None);
         Api {
             app,

@@ -114,10 +114,7 @@ async fn create(
         body.logo_url.as_deref(),
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(ProfileBody::new(&view.profile, view.role)),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(ProfileBody::created(&view))))
 }
 
 async fn list(
