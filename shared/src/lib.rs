@@ -10,6 +10,8 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod lambda;
+pub mod mail;
+pub mod notify;
 pub mod password;
 pub mod secrets;
 pub mod store;
