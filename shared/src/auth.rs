@@ -106,6 +106,7 @@ pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<P
             aid: session.aid,
             token_digest: digest,
         }),
+        TokenRecord::Invitation(_) => Err(unauthorized("this kind of token cannot be used here")),
         TokenRecord::Profile(token) => {
             let epoch = now.timestamp();
             if token.last_used_epoch + LAST_USED_EVERY_SECONDS <= epoch {

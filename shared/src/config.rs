@@ -17,6 +17,10 @@ pub struct Config {
     /// argon2id cost of new password hashes (`ARGON2_MEMORY_KIB`, `ARGON2_ITERATIONS`,
     /// `ARGON2_PARALLELISM`; never below the OWASP minimum 19456 / 2 / 1).
     pub password_cost: Cost,
+    /// How long an invitation stays valid (`INVITATION_TTL_DAYS`, default 7).
+    pub invitation_ttl: Duration,
+    /// Where links in e-mails point (`APP_URL`, default `http://127.0.0.1:3000`).
+    pub app_url: String,
     /// What a new account may hand out to its profiles, per service (`POOL_<SERVICE>`, e.g.
     /// `POOL_RUN_USERS`; defaults in [`default_pool`]).
     pub pool: Amounts,
@@ -85,6 +89,8 @@ impl Default for Config {
             login_max_failures: 10,
             login_window: Duration::from_secs(15 * 60),
             password_cost: Cost::OWASP,
+            invitation_ttl: Duration::from_secs(7 * 24 * 3600),
+            app_url: "http://127.0.0.1:3000".to_owned(),
             pool: default_pool(),
             included: default_included(),
             prices: default_prices(),
@@ -120,6 +126,14 @@ impl Config {
                     .unwrap_or(floor.parallelism)
                     .max(floor.parallelism),
             },
+            invitation_ttl: env_number::<u64>("INVITATION_TTL_DAYS")
+                .map(|d| Duration::from_secs(d.max(1) * 24 * 3600))
+                .unwrap_or(default.invitation_ttl),
+            app_url: std::env::var("APP_URL")
+                .ok()
+                .map(|url| url.trim().trim_end_matches('/').to_owned())
+                .filter(|url| !url.is_empty())
+                .unwrap_or(default.app_url),
             pool: env_amounts("POOL", default.pool),
             included: env_amounts("INCLUDED", default.included),
             prices: Service::ALL

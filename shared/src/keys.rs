@@ -87,3 +87,29 @@ pub fn profile_tokens(pid: Uuid) -> String {
 pub fn token_index_sk(tid: Uuid) -> String {
     format!("TOKEN#{tid}")
 }
+
+pub fn invitation(pid: Uuid, iid: Uuid) -> Key {
+    Key::new(profile_partition(pid), format!("INVITE#{iid}"))
+}
+
+pub const INVITE_PREFIX: &str = "INVITE#";
+
+/// The GSI1 partition of the invitations addressed to one (normalised) e-mail.
+pub fn invitee(email: &str) -> String {
+    format!("INVITEE#{email}")
+}
+
+/// Marks the one pending invitation a profile may have for an e-mail.
+pub fn pending_invitation(pid: Uuid, email: &str) -> Key {
+    Key::new(profile_partition(pid), format!("PENDING#{email}"))
+}
+
+/// Counts a profile's invitations within one hour (`yyyy-mm-ddThh`).
+pub fn invitation_rate(pid: Uuid, hour: &str) -> Key {
+    Key::new(profile_partition(pid), format!("RATE#INVITES#{hour}"))
+}
+
+/// The sent-marker of one change record: written (with a condition) before its e-mail goes.
+pub fn notification_marker(event_id: &str) -> Key {
+    Key::new(format!("NOTIFIED#{event_id}"), "NOTIFIED")
+}

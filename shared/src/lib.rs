@@ -1,6 +1,6 @@
 //! Tenantry's common crate: domain rules, the storage port and its adapters, authorization,
-//! the HTTP routers of every function, errors and telemetry. Nothing here names an AWS type
-//! outside the adapters in `store::dynamo`.
+//! the HTTP routers of every function, errors and telemetry. AWS types appear only in the
+//! adapters: `store::dynamo`, `mail::ses`, `stream` (Lambda's stream records) and `lambda`.
 
 pub mod app;
 pub mod auth;
@@ -15,4 +15,5 @@ pub mod notify;
 pub mod password;
 pub mod secrets;
 pub mod store;
+pub mod stream;
 pub mod telemetry;

@@ -1,9 +1,30 @@
 //! Notifications: turns table changes (DynamoDB Streams records in AWS, the embedded store's
 //! change feed locally) into e-mails. The same handler runs in both places.
+//!
+//! - an invitation created or resent (a new `version`): the invitation e-mail, with a fresh
+//!   link secret prepared in the same transaction as the record's sent-marker;
+//! - an invitation accepted: a note to the profile's owner;
+//! - a profile's use of a service crossing 80 %, 90 % or 100 % of its limit: an alert to the
+//!   owner (monthly counters only rise within a month, so once per threshold per month; gauges
+//!   alert on every rise across a threshold).
+//!
+//! Delivery is at least once: each record's e-mail is guarded by a sent-marker
+//! (`NOTIFIED#<event id>`) written with a condition before the send, so a replayed record sends
+//! nothing again; a failed send removes the marker and reports the record as failed.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use crate::app::App;
-use crate::mail::Mailer;
-use crate::store::Change;
+use crate::domain::records::{
+    AccountRecord, InvitationRecord, InvitationStatus, ProfileRecord, UsageRecord,
+};
+use crate::domain::team;
+use crate::domain::usage::{Metering, Service};
+use crate::error::ApiError;
+use crate::keys;
+use crate::mail::{Email, Mailer};
+use crate::store::{Change, Condition, Item, StoreError, Write};
 
 /// One change record with its stream-unique id (the DynamoDB Streams `eventID`, or the embedded
 /// feed's sequence number).
@@ -12,6 +33,11 @@ pub struct StreamEvent {
     pub id: String,
     pub change: Change,
 }
+
+/// The thresholds, in percent of a limit, that trigger an alert.
+pub const THRESHOLDS: [i64; 3] = [80, 90, 100];
+/// How long a sent-marker is kept (replays come within the stream's 24 hours).
+const MARKER_DAYS: i64 = 7;
 
 /// Handles a batch, record by record; returns the ids of the records that failed (to be
 /// reported as `batchItemFailures`, so only they are retried). Records already handled (a
@@ -28,7 +54,344 @@ pub async fn handle_batch(app: &App, mailer: &dyn Mailer, events: Vec<StreamEven
 }
 
 /// Handles one record.
-pub async fn handle(_app: &App, _mailer: &dyn Mailer, _event: &StreamEvent) -> anyhow::Result<()> {
-    // The rules (invitation e-mails, acceptance, usage alerts) are filled in by the team work.
+pub async fn handle(app: &App, mailer: &dyn Mailer, event: &StreamEvent) -> anyhow::Result<()> {
+    let sk = event.change.key.sk.as_str();
+    if sk.starts_with(keys::INVITE_PREFIX) {
+        invitation_changed(app, mailer, event).await
+    } else if sk == "PROFILE" {
+        gauges_changed(app, mailer, event).await
+    } else if sk.starts_with("USAGE#") {
+        counters_changed(app, mailer, event).await
+    } else {
+        Ok(())
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(image: &Option<Item>) -> anyhow::Result<Option<T>> {
+    match image {
+        Some(item) => {
+            Ok(Some(keys::from_item(item.clone()).map_err(|_| {
+                anyhow::anyhow!("an image that does not parse")
+            })?))
+        }
+        None => Ok(None),
+    }
+}
+
+fn marker(app: &App, event: &StreamEvent) -> anyhow::Result<Write> {
+    let ttl = (app.now() + chrono::Duration::days(MARKER_DAYS)).timestamp();
+    let item = keys::to_item(
+        &keys::notification_marker(&event.id),
+        &serde_json::json!({ "ttl": ttl }),
+    )
+    .map_err(api)?;
+    Ok(Write::put_new(item))
+}
+
+fn api(error: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{error}")
+}
+
+async fn invitation_changed(
+    app: &App,
+    mailer: &dyn Mailer,
+    event: &StreamEvent,
+) -> anyhow::Result<()> {
+    let old: Option<InvitationRecord> = parse(&event.change.old)?;
+    let Some(new) = parse::<InvitationRecord>(&event.change.new)? else {
+        return Ok(());
+    };
+    let sent_new_version = old.as_ref().is_none_or(|old| old.version != new.version);
+    if new.status == InvitationStatus::Pending && sent_new_version {
+        let marker_write = marker(app, event)?;
+        let Some(secret) = team::prepare_link(app, &new, marker_write)
+            .await
+            .map_err(api)?
+        else {
+            // Handled before, or the invitation moved on: nothing to send.
+            return Ok(());
+        };
+        let email = invitation_email(app, &new, &secret);
+        if let Err(error) = mailer.send(&email).await {
+            team::unprepare_link(app, &new, &secret, keys::notification_marker(&event.id))
+                .await
+                .map_err(api)?;
+            return Err(error.into());
+        }
+        return Ok(());
+    }
+    let was_pending = old.is_some_and(|old| old.status == InvitationStatus::Pending);
+    if was_pending && new.status == InvitationStatus::Accepted {
+        let Some((owner, profile)) = owner_of(app, new.pid).await? else {
+            return Ok(());
+        };
+        let email = accepted_email(&new, &profile, &owner);
+        send_once(app, mailer, event, &email).await?;
+    }
     Ok(())
+}
+
+/// The profile and its owner's account (`None` when the profile is gone).
+async fn owner_of(app: &App, pid: Uuid) -> anyhow::Result<Option<(AccountRecord, ProfileRecord)>> {
+    let Some(item) = app.table.get(&keys::profile(pid)).await? else {
+        return Ok(None);
+    };
+    let profile: ProfileRecord = keys::from_item(item).map_err(api)?;
+    let Some(item) = app.table.get(&keys::account(profile.owner)).await? else {
+        return Ok(None);
+    };
+    Ok(Some((keys::from_item(item).map_err(api)?, profile)))
+}
+
+/// Sends `email` once for this record: the sent-marker first (refused: a replay, skip), and
+/// taken back when the send fails, so the retry sends it.
+async fn send_once(
+    app: &App,
+    mailer: &dyn Mailer,
+    event: &StreamEvent,
+    email: &Email,
+) -> anyhow::Result<()> {
+    let Write::Put { item, .. } = marker(app, event)? else {
+        return Ok(());
+    };
+    match app.table.put(item, Some(Condition::NotExists)).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => return Ok(()),
+        Err(error) => return Err(error.into()),
+    }
+    if let Err(error) = mailer.send(email).await {
+        app.table
+            .delete(&keys::notification_marker(&event.id), None)
+            .await?;
+        return Err(error.into());
+    }
+    Ok(())
+}
+
+/// The highest threshold `old → new` crosses upwards against `limit`, if any.
+pub fn crossed(old: i64, new: i64, limit: i64) -> Option<i64> {
+    if limit <= 0 || new <= old {
+        return None;
+    }
+    THRESHOLDS
+        .into_iter()
+        .filter(|t| old * 100 < t * limit && new * 100 >= t * limit)
+        .max()
+}
+
+async fn gauges_changed(app: &App, mailer: &dyn Mailer, event: &StreamEvent) -> anyhow::Result<()> {
+    let (Some(old), Some(new)) = (
+        parse::<ProfileRecord>(&event.change.old)?,
+        parse::<ProfileRecord>(&event.change.new)?,
+    ) else {
+        return Ok(());
+    };
+    let crossings: Vec<(Service, i64, i64, i64)> = Service::ALL
+        .into_iter()
+        .filter(|s| s.metering() == Metering::Gauge)
+        .filter_map(|s| {
+            let limit = new.limit(s);
+            crossed(old.gauge(s), new.gauge(s), limit).map(|t| (s, t, new.gauge(s), limit))
+        })
+        .collect();
+    alert(app, mailer, event, &new, &crossings).await
+}
+
+async fn counters_changed(
+    app: &App,
+    mailer: &dyn Mailer,
+    event: &StreamEvent,
+) -> anyhow::Result<()> {
+    let Some(new) = parse::<UsageRecord>(&event.change.new)? else {
+        return Ok(());
+    };
+    let old = parse::<UsageRecord>(&event.change.old)?.unwrap_or_default();
+    let monthly: Vec<Service> = Service::ALL
+        .into_iter()
+        .filter(|s| s.metering() == Metering::Monthly)
+        .collect();
+    let count =
+        |record: &UsageRecord, s: Service| record.counts.get(&s.used_attr()).copied().unwrap_or(0);
+    if monthly.iter().all(|s| count(&old, *s) == count(&new, *s)) {
+        return Ok(());
+    }
+    let pid = event
+        .change
+        .key
+        .pk
+        .strip_prefix("PROFILE#")
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| anyhow::anyhow!("a usage item outside a profile"))?;
+    let Some(item) = app.table.get(&keys::profile(pid)).await? else {
+        return Ok(());
+    };
+    let profile: ProfileRecord = keys::from_item(item).map_err(api)?;
+    let crossings: Vec<(Service, i64, i64, i64)> = monthly
+        .into_iter()
+        .filter_map(|s| {
+            let limit = profile.limit(s);
+            crossed(count(&old, s), count(&new, s), limit).map(|t| (s, t, count(&new, s), limit))
+        })
+        .collect();
+    alert(app, mailer, event, &profile, &crossings).await
+}
+
+async fn alert(
+    app: &App,
+    mailer: &dyn Mailer,
+    event: &StreamEvent,
+    profile: &ProfileRecord,
+    crossings: &[(Service, i64, i64, i64)],
+) -> anyhow::Result<()> {
+    if crossings.is_empty() {
+        return Ok(());
+    }
+    let Some(item) = app.table.get(&keys::account(profile.owner)).await? else {
+        return Ok(());
+    };
+    let owner: AccountRecord = keys::from_item(item).map_err(api)?;
+    let email = usage_email(profile, &owner, crossings);
+    send_once(app, mailer, event, &email).await
+}
+
+/// Escapes text for HTML.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A name or title on one line: control characters (CR, LF, …) become spaces.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn invitation_email(app: &App, invitation: &InvitationRecord, secret: &str) -> Email {
+    let inviter = one_line(&invitation.inviter_name);
+    let profile = one_line(&invitation.profile_name);
+    let role = crate::auth::role_name(invitation.role);
+    let link = format!(
+        "{}/invitations/{}#token={secret}",
+        app.config.app_url, invitation.iid
+    );
+    let api = format!(
+        "{}/v1/invitations/{}/accept",
+        app.config.app_url, invitation.iid
+    );
+    let text = format!(
+        "{inviter} invited you to join the profile \"{profile}\" on Tenantry as {role}.\n\n\
+         Accept the invitation: {link}\n\n\
+         Or accept through the API: POST {api} with the body {{\"token\": \"{secret}\"}}\n\n\
+         The invitation expires at {}. If you did not expect it, ignore this e-mail.\n",
+        when(invitation.expires_at)
+    );
+    let html = format!(
+        "<p>{} invited you to join the profile <strong>{}</strong> on Tenantry as {role}.</p>\
+         <p><a href=\"{}\">Accept the invitation</a></p>\
+         <p>Or accept through the API: <code>POST {}</code> with the body \
+         <code>{{\"token\": \"{secret}\"}}</code></p>\
+         <p>The invitation expires at {}. If you did not expect it, ignore this e-mail.</p>",
+        html_escape(&inviter),
+        html_escape(&profile),
+        html_escape(&link),
+        html_escape(&api),
+        when(invitation.expires_at)
+    );
+    Email {
+        to: invitation.email.clone(),
+        subject: format!("{inviter} invited you to {profile} on Tenantry"),
+        text,
+        html,
+    }
+}
+
+fn accepted_email(
+    invitation: &InvitationRecord,
+    profile: &ProfileRecord,
+    owner: &AccountRecord,
+) -> Email {
+    let who = one_line(&invitation.email);
+    let name = one_line(&profile.name);
+    let role = crate::auth::role_name(invitation.role);
+    Email {
+        to: owner.email.clone(),
+        subject: format!("{who} joined {name}"),
+        text: format!(
+            "{who} accepted the invitation and joined the profile \"{name}\" as {role}.\n"
+        ),
+        html: format!(
+            "<p>{} accepted the invitation and joined the profile <strong>{}</strong> as {role}.</p>",
+            html_escape(&who),
+            html_escape(&name)
+        ),
+    }
+}
+
+fn usage_email(
+    profile: &ProfileRecord,
+    owner: &AccountRecord,
+    crossings: &[(Service, i64, i64, i64)],
+) -> Email {
+    let name = one_line(&profile.name);
+    let highest = crossings.iter().map(|c| c.1).max().unwrap_or(100);
+    let lines: Vec<String> = crossings
+        .iter()
+        .map(|(service, threshold, used, limit)| {
+            format!("{service}: {used} of {limit} ({threshold} % of the limit)")
+        })
+        .collect();
+    Email {
+        to: owner.email.clone(),
+        subject: format!("{name} reached {highest} % of a limit"),
+        text: format!(
+            "The profile \"{name}\" reached a usage threshold:\n\n{}\n\nRaise its limits with PUT /v1/profiles/{}/limits.\n",
+            lines.join("\n"),
+            profile.pid
+        ),
+        html: format!(
+            "<p>The profile <strong>{}</strong> reached a usage threshold:</p><ul>{}</ul>",
+            html_escape(&name),
+            lines
+                .iter()
+                .map(|l| format!("<li>{}</li>", html_escape(l)))
+                .collect::<String>()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crossing_picks_the_highest_threshold_crossed_upwards() {
+        assert_eq!(crossed(7, 8, 10), Some(80));
+        assert_eq!(crossed(8, 9, 10), Some(90));
+        assert_eq!(crossed(7, 10, 10), Some(100));
+        assert_eq!(crossed(8, 8, 10), None);
+        assert_eq!(crossed(9, 8, 10), None);
+        assert_eq!(crossed(0, 5, 0), None);
+        assert_eq!(crossed(10, 11, 10), None);
+    }
+
+    #[test]
+    fn names_cannot_break_lines_or_markup() {
+        assert_eq!(one_line("a\r\nBcc: x"), "a  Bcc: x");
+        assert_eq!(html_escape("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#39;");
+    }
 }

@@ -21,13 +21,18 @@ pub fn embedded() -> EmbeddedTable {
 /// A fresh, empty table on DynamoDB Local (a new table name per call).
 /// Panics with a clear message when `DYNAMODB_ENDPOINT` is not set.
 pub async fn dynamo_table() -> Arc<dyn Table> {
+    Arc::new(dynamo().await)
+}
+
+/// The same, as its own type (for its client and table name, to read its stream).
+pub async fn dynamo() -> shared::store::dynamo::DynamoTable {
     let client = dynamo_client().await;
     remove_stale_test_tables(&client).await;
     let name = format!("{TEST_TABLE_PREFIX}{}", uuid::Uuid::now_v7().simple());
     shared::store::dynamo::DynamoTable::create_table(&client, &name)
         .await
         .unwrap_or_else(|err| panic!("creating table {name} on DynamoDB Local: {err:#}"));
-    Arc::new(shared::store::dynamo::DynamoTable::new(client, name))
+    shared::store::dynamo::DynamoTable::new(client, name)
 }
 
 const TEST_TABLE_PREFIX: &str = "tenantry-test-";
@@ -102,4 +107,49 @@ pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {
         loader = loader.region(aws_config::Region::new("us-east-1"));
     }
     shared::store::dynamo::DynamoTable::client(&loader.load().await)
+}
+
+/// The endpoint of the SES v2 emulator (`aws-ses-v2-local`) that `scripts/test.sh` starts.
+/// Panics with a clear message when `SES_TEST_ENDPOINT` is not set. (Not `SES_ENDPOINT`: that
+/// one switches the local server to SES.)
+pub fn ses_test_endpoint() -> String {
+    match std::env::var("SES_TEST_ENDPOINT") {
+        Ok(endpoint) if !endpoint.trim().is_empty() => {
+            endpoint.trim().trim_end_matches('/').to_owned()
+        }
+        _ => panic!(
+            "SES_TEST_ENDPOINT is not set: the SES tests need the aws-ses-v2-local emulator. \
+             Run them with `scripts/test.sh`, which starts it and sets SES_TEST_ENDPOINT."
+        ),
+    }
+}
+
+/// A client for the SES emulator at `SES_TEST_ENDPOINT`, with dummy credentials and region
+/// when the environment has none (the emulator accepts any).
+/// Panics with a clear message when `SES_TEST_ENDPOINT` is not set.
+pub async fn ses_client() -> aws_sdk_sesv2::Client {
+    let endpoint = ses_test_endpoint();
+    let set = |name: &str| std::env::var(name).is_ok_and(|value| !value.trim().is_empty());
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(std::time::Duration::from_secs(30))
+        .build();
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
+    if !set("AWS_ACCESS_KEY_ID") {
+        loader = loader.credentials_provider(aws_sdk_sesv2::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "tenantry-tests",
+        ));
+    }
+    if !set("AWS_REGION") && !set("AWS_DEFAULT_REGION") {
+        loader = loader.region(aws_config::Region::new("us-east-1"));
+    }
+    let sdk = loader.load().await;
+    let config = aws_sdk_sesv2::config::Builder::from(&sdk)
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_sesv2::Client::from_conf(config)
 }

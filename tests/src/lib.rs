@@ -5,4 +5,6 @@
 
 pub mod api;
 pub mod fixtures;
+pub mod mailbox;
+pub mod streams;
 pub mod world;

@@ -38,6 +38,10 @@ pub struct World {
     pub revoked: String,
     /// A token of the owner's on `pid`, for routes that name a token.
     pub victim_tid: Uuid,
+    /// A pending invitation of `pid` (to `invitee`), and an account that may be invited.
+    pub iid: Uuid,
+    pub invitee: Person,
+    pub candidate: Person,
     pub other_owner: Person,
     pub other_admin: Person,
     pub other_member: Person,
@@ -181,6 +185,25 @@ impl World {
         let key = Key::of(&item.items[0]).expect("key");
         api.app.table.delete(&key, None).await.expect("revoke");
 
+        let (invitee, _) = person(api, "invitee").await;
+        let (candidate, _) = person(api, "candidate").await;
+        let target = shared::domain::profiles::get(&api.app, pid)
+            .await
+            .expect("profile");
+        let caller = shared::auth::ProfileCaller {
+            pid,
+            role: Role::Owner,
+            principal: shared::auth::Principal::Account {
+                aid: owner.aid,
+                token_digest: String::new(),
+            },
+            profile: target,
+        };
+        let iid = shared::domain::team::invite(&api.app, &caller, &invitee.email, Role::Member)
+            .await
+            .expect("invite")
+            .iid;
+
         let (other_owner, other_pid) = person(api, "other-owner").await;
         let (other_admin, _) = person(api, "other-admin").await;
         let (other_member, _) = person(api, "other-member").await;
@@ -201,6 +224,9 @@ impl World {
             expired,
             revoked,
             victim_tid,
+            iid,
+            invitee,
+            candidate,
             other_owner,
             other_admin,
             other_member,

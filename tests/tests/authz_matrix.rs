@@ -84,6 +84,8 @@ fn body(method: &str, path: &str, world: &World) -> Option<Value> {
         ("PATCH", "/v1/profiles/{pid}") => Some(json!({"name": "Renamed"})),
         ("DELETE", "/v1/profiles/{pid}") => Some(json!({"password": PASSWORD})),
         ("PUT", "/v1/profiles/{pid}/limits") => Some(json!({"tokens": 12})),
+        ("POST", "/v1/profiles/{pid}/team") => Some(json!({"email": world.candidate.email})),
+        ("PATCH", "/v1/profiles/{pid}/team/{aid}") => Some(json!({"role": "admin"})),
         ("POST", "/v1/profiles/{pid}/tokens") => Some(json!({
             "name": "ci", "permission": "read", "expires_in": "1 day", "password": PASSWORD,
         })),
@@ -114,7 +116,9 @@ async fn every_route_and_principal_gets_the_expected_status(api: Api) {
                 let world = World::build(&api).await;
                 let mut path = template
                     .replace("{pid}", &world.pid.to_string())
-                    .replace("{tid}", &world.victim_tid.to_string());
+                    .replace("{tid}", &world.victim_tid.to_string())
+                    .replace("{aid}", &world.member.aid.to_string())
+                    .replace("{iid}", &world.iid.to_string());
                 if template.ends_with("/statistics") && template.contains("{pid}") {
                     path.push_str("?start=2026-01-01&end=2026-01-31&periodicity=day");
                 }

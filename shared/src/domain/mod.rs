@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod profiles;
 pub mod records;
+pub mod team;
 pub mod tokens;
 pub mod usage;
 pub mod validate;

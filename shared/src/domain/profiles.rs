@@ -3,7 +3,9 @@
 use uuid::Uuid;
 
 use super::accounts;
-use super::records::{AccountRecord, MemberRecord, MembershipRecord, ProfileRecord, Role};
+use super::records::{
+    AccountRecord, InvitationRecord, MemberRecord, MembershipRecord, ProfileRecord, Role,
+};
 use super::usage::{self, Amounts, Service};
 use super::validate;
 use crate::app::App;
@@ -257,6 +259,10 @@ pub async fn purge(app: &App, pid: Uuid) -> ApiResult<()> {
         if key.sk.starts_with(keys::MEMBER_PREFIX) {
             let member: MemberRecord = keys::from_item(item.clone())?;
             doomed.push(keys::account_member(member.aid, pid));
+        }
+        if key.sk.starts_with(keys::INVITE_PREFIX) {
+            let invitation: InvitationRecord = keys::from_item(item.clone())?;
+            doomed.extend(invitation.token_hash.map(|hash| keys::token(&hash)));
         }
         doomed.push(key);
     }

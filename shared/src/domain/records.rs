@@ -132,6 +132,65 @@ pub enum Permission {
 pub enum TokenRecord {
     Session(SessionRecord),
     Profile(ApiTokenRecord),
+    /// The secret of an invitation link: which invitation, and which sending of it.
+    Invitation(InvitationTokenRecord),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InvitationTokenRecord {
+    pub pid: Uuid,
+    pub iid: Uuid,
+    /// The invitation's `version` this link was sent for; a resend makes older links stale.
+    pub version: i64,
+    pub expires_at: DateTime<Utc>,
+    pub ttl: i64,
+}
+
+/// Where an invitation stands. `expired` is never stored: it is a pending invitation whose time
+/// has passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Declined,
+    Revoked,
+    Expired,
+}
+
+/// An invitation (`PROFILE#pid / INVITE#iid`; GSI1 `INVITEE#<email> / INVITE#<iid>`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InvitationRecord {
+    pub iid: Uuid,
+    pub pid: Uuid,
+    pub profile_name: String,
+    /// The invitee's normalised e-mail and account.
+    pub email: String,
+    pub invitee: Uuid,
+    pub role: Role,
+    pub invited_by: Uuid,
+    pub inviter_name: String,
+    pub status: InvitationStatus,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Raised by every resend; the notifications handler sends one e-mail per version.
+    pub version: i64,
+    /// SHA-256 of the current link's secret, once the e-mail was prepared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<DateTime<Utc>>,
+}
+
+impl InvitationRecord {
+    /// The status as clients see it (pending past its expiry is `expired`).
+    pub fn status_at(&self, now: DateTime<Utc>) -> InvitationStatus {
+        if self.status == InvitationStatus::Pending && self.expires_at <= now {
+            InvitationStatus::Expired
+        } else {
+            self.status
+        }
+    }
 }
 
 impl TokenRecord {
@@ -139,6 +198,7 @@ impl TokenRecord {
         match self {
             TokenRecord::Session(session) => Some(session.expires_at),
             TokenRecord::Profile(token) => token.expires_at,
+            TokenRecord::Invitation(link) => Some(link.expires_at),
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod extract;
 pub mod profiles;
+pub mod team;
 pub mod tokens;
 
 use axum::Router;
@@ -41,6 +42,7 @@ pub fn routes() -> Vec<Route> {
     let mut routes = accounts::routes();
     routes.extend(profiles::routes());
     routes.extend(tokens::routes());
+    routes.extend(team::routes());
     routes
 }
 

@@ -26,6 +26,9 @@ const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
 const GSI1: TableDefinition<&[u8], ()> = TableDefinition::new("gsi1");
 /// The change feed: sequence number → the change, as JSON.
 const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+/// Counters that must survive the records they count: `last_seq`, the last sequence number
+/// given out (so numbers never repeat, even after every record was acknowledged).
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// How many change records the feed keeps when nobody acknowledges them.
 const FEED_RETENTION: u64 = 100_000;
 
@@ -169,6 +172,7 @@ impl EmbeddedTable {
         txn.open_table(ITEMS).map_err(fail)?;
         txn.open_table(GSI1).map_err(fail)?;
         txn.open_table(CHANGES).map_err(fail)?;
+        txn.open_table(META).map_err(fail)?;
         txn.commit().map_err(fail)?;
         Ok(EmbeddedTable {
             db: Arc::new(db),
@@ -324,10 +328,10 @@ fn record_changes(txn: &WriteTransaction, changes: &[Change]) -> Result<(), Stor
         return Ok(());
     }
     let mut table = txn.open_table(CHANGES).map_err(fail)?;
-    let mut seq = match table.last().map_err(fail)? {
-        Some((last, _)) => last.value(),
-        None => 0,
-    };
+    let mut meta = txn.open_table(META).map_err(fail)?;
+    let last_given = meta.get("last_seq").map_err(fail)?.map(|v| v.value());
+    let last_kept = table.last().map_err(fail)?.map(|(last, _)| last.value());
+    let mut seq = last_given.max(last_kept).unwrap_or(0);
     for change in changes {
         seq += 1;
         let record = serde_json::json!({
@@ -339,6 +343,7 @@ fn record_changes(txn: &WriteTransaction, changes: &[Change]) -> Result<(), Stor
         let bytes = serde_json::to_vec(&record).map_err(fail)?;
         table.insert(seq, bytes.as_slice()).map_err(fail)?;
     }
+    meta.insert("last_seq", seq).map_err(fail)?;
     if seq > FEED_RETENTION && table.len().map_err(fail)? > FEED_RETENTION {
         let keep_from = seq - FEED_RETENTION;
         table.retain_in(..keep_from, |_, _| false).map_err(fail)?;

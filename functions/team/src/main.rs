@@ -1,0 +1,6 @@
+//! The `team` Lambda function: the team routes of the API.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve("team").await
+}

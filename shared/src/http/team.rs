@@ -1,0 +1,290 @@
+//! The `team` function: invitations by e-mail, members, roles, leaving.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, patch, post};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Route;
+use super::extract::{self, Json};
+use crate::app::App;
+use crate::auth::{self, Access, Area, Principal, ProfileCaller};
+use crate::domain::Role;
+use crate::domain::records::{InvitationRecord, InvitationStatus, MemberRecord};
+use crate::domain::team::{self, Answerer};
+use crate::error::{ApiError, ApiResult};
+
+pub fn routes() -> Vec<Route> {
+    let route = |method, path, access, handler| Route {
+        function: "team",
+        method,
+        path,
+        access,
+        handler,
+    };
+    const MEMBER: Access = Access::Profile(Role::Member, Area::Governance);
+    const ADMIN: Access = Access::Profile(Role::Admin, Area::Governance);
+    const OWNER: Access = Access::Profile(Role::Owner, Area::Governance);
+    let team = "/v1/profiles/{pid}/team";
+    let member = "/v1/profiles/{pid}/team/{aid}";
+    vec![
+        route(Method::POST, team, ADMIN, post(invite)),
+        route(Method::GET, team, MEMBER, get(list)),
+        route(Method::PATCH, member, OWNER, patch(change_role)),
+        route(Method::DELETE, member, MEMBER, delete(remove)),
+        route(
+            Method::POST,
+            "/v1/profiles/{pid}/invitations/{iid}/resend",
+            ADMIN,
+            post(resend),
+        ),
+        route(
+            Method::DELETE,
+            "/v1/profiles/{pid}/invitations/{iid}",
+            ADMIN,
+            delete(revoke),
+        ),
+        // The invitee answers with a session or with the link's secret: the handler checks.
+        route(
+            Method::POST,
+            "/v1/invitations/{iid}/accept",
+            Access::Anyone,
+            post(accept),
+        ),
+        route(
+            Method::POST,
+            "/v1/invitations/{iid}/decline",
+            Access::Anyone,
+            post(decline),
+        ),
+        route(
+            Method::GET,
+            "/v1/account/invitations",
+            Access::Session,
+            get(mine),
+        ),
+    ]
+}
+
+/// An invitation as the API shows it (never its link's secret or hash).
+#[derive(Serialize)]
+struct InvitationBody {
+    id: Uuid,
+    profile_id: Uuid,
+    profile_name: String,
+    email: String,
+    role: Role,
+    status: InvitationStatus,
+    invited_by: Uuid,
+    inviter_name: String,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl InvitationBody {
+    fn new(invitation: &InvitationRecord, now: DateTime<Utc>) -> Self {
+        InvitationBody {
+            id: invitation.iid,
+            profile_id: invitation.pid,
+            profile_name: invitation.profile_name.clone(),
+            email: invitation.email.clone(),
+            role: invitation.role,
+            status: invitation.status_at(now),
+            invited_by: invitation.invited_by,
+            inviter_name: invitation.inviter_name.clone(),
+            created_at: invitation.created_at,
+            expires_at: invitation.expires_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MemberBody {
+    id: Uuid,
+    email: String,
+    name: String,
+    role: Role,
+    joined_at: DateTime<Utc>,
+}
+
+impl From<&MemberRecord> for MemberBody {
+    fn from(member: &MemberRecord) -> Self {
+        MemberBody {
+            id: member.aid,
+            email: member.email.clone(),
+            name: member.name.clone(),
+            role: member.role,
+            joined_at: member.joined_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteBody {
+    email: String,
+    #[serde(default)]
+    role: Option<Role>,
+}
+
+async fn invite(
+    State(app): State<App>,
+    Extension(caller): Extension<ProfileCaller>,
+    Json(body): Json<InviteBody>,
+) -> ApiResult<impl IntoResponse> {
+    let role = body.role.unwrap_or(Role::Member);
+    let invitation = team::invite(&app, &caller, &body.email, role).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(InvitationBody::new(&invitation, app.now())),
+    ))
+}
+
+async fn list(
+    State(app): State<App>,
+    Extension(caller): Extension<ProfileCaller>,
+) -> ApiResult<impl IntoResponse> {
+    let (members, invitations) = team::list(&app, caller.pid).await?;
+    let now = app.now();
+    let members: Vec<MemberBody> = members.iter().map(MemberBody::from).collect();
+    let invitations: Vec<InvitationBody> = invitations
+        .iter()
+        .map(|i| InvitationBody::new(i, now))
+        .collect();
+    Ok(axum::Json(
+        json!({ "members": members, "invitations": invitations }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role: Role,
+}
+
+async fn change_role(
+    State(app): State<App>,
+    Extension(caller): Extension<ProfileCaller>,
+    Path((_, aid)): Path<(String, String)>,
+    Json(body): Json<RoleBody>,
+) -> ApiResult<impl IntoResponse> {
+    let aid = extract::id("account id", &aid)?;
+    let member = team::change_role(&app, &caller, aid, body.role).await?;
+    Ok(axum::Json(MemberBody::from(&member)))
+}
+
+async fn remove(
+    State(app): State<App>,
+    Extension(caller): Extension<ProfileCaller>,
+    Path((_, aid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let aid = extract::id("account id", &aid)?;
+    team::remove(&app, &caller, aid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn resend(
+    State(app): State<App>,
+    Extension(caller): Extension<ProfileCaller>,
+    Path((_, iid)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let iid = extract::id("invitation id", &iid)?;
+    let invitation = team::resend(&app, &caller, iid).await?;
+    Ok(axum::Json(InvitationBody::new(&invitation, app.now())))
+}
+
+async fn revoke(
+    State(app): State<App>,
+    Extension(caller): Extension<ProfileCaller>,
+    Path((_, iid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let iid = extract::id("invitation id", &iid)?;
+    team::revoke(&app, &caller, iid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerBody {
+    token: String,
+}
+
+/// Who answers an invitation: the secret from the e-mail when the body carries one, else the
+/// session in the `Authorization` header.
+async fn answerer(app: &App, headers: &HeaderMap, body: &Bytes) -> ApiResult<Answerer> {
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(
+                "the body must be JSON, sent with Content-Type: application/json".into(),
+            ));
+        }
+        let AnswerBody { token } = extract::parse(body)?;
+        return Ok(Answerer::Link(token));
+    }
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or_default());
+    if authorization.is_none() {
+        return Err(ApiError::Unauthorized(
+            "sign in as the invited account, or send {\"token\": …} from the invitation e-mail"
+                .into(),
+        ));
+    }
+    let principal = auth::authenticate(app, authorization).await?;
+    auth::for_session(&principal)?;
+    Ok(Answerer::Session(principal))
+}
+
+async fn accept(
+    State(app): State<App>,
+    Path(iid): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let iid = extract::id("invitation id", &iid)?;
+    let answerer = answerer(&app, &headers, &body).await?;
+    let (invitation, profile) = team::accept(&app, iid, answerer).await?;
+    Ok(axum::Json(json!({
+        "status": "accepted",
+        "profile": { "id": profile.pid, "name": profile.name, "role": invitation.role },
+    })))
+}
+
+async fn decline(
+    State(app): State<App>,
+    Path(iid): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let iid = extract::id("invitation id", &iid)?;
+    let answerer = answerer(&app, &headers, &body).await?;
+    team::decline(&app, iid, answerer).await?;
+    Ok(axum::Json(json!({ "status": "declined" })))
+}
+
+async fn mine(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+) -> ApiResult<impl IntoResponse> {
+    let invitations = team::addressed_to(&app, principal.account_id()).await?;
+    let now = app.now();
+    let invitations: Vec<InvitationBody> = invitations
+        .iter()
+        .map(|i| InvitationBody::new(i, now))
+        .collect();
+    Ok(axum::Json(json!({ "invitations": invitations })))
+}
