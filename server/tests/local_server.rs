@@ -1,0 +1,206 @@
+//! The local server as a user runs it: the real binary on a free port, on the embedded store,
+//! e-mail to the outbox. The whole invite → e-mail → accept → member flow, reading the link's
+//! secret from the outbox file; a clean stop on SIGTERM; data surviving a restart.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts the server on a free port (PORT=0) and waits for its `listening on` line.
+    fn start(data_dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tenantry-local"))
+            .env("PORT", "0")
+            .env("TENANTRY_DATA_DIR", data_dir)
+            .env_remove("TABLE_NAME")
+            .env_remove("SES_ENDPOINT")
+            .env_remove("MAIL_FROM")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the local server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("a first line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("expected `listening on …`, got {line:?}"))
+            .to_owned();
+        assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+        Server { child, base }
+    }
+
+    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<Full<Bytes>>();
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Full::new(Bytes::from(body.to_string()))
+            }
+            None => Full::new(Bytes::new()),
+        };
+        let response = client
+            .request(request.body(body).expect("a request"))
+            .await
+            .expect("the server answers");
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.expect("a body").to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "the server stopped with {status}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `.eml` files in the outbox addressed to `to`, waiting up to 20 s for `count` of them.
+fn wait_for_mail(outbox: &Path, to: &str, count: usize) -> Vec<(PathBuf, String)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mail = tenantry_tests_mail(outbox, to);
+        if mail.len() >= count {
+            return mail;
+        }
+        assert!(Instant::now() < deadline, "waited for {count} e-mail(s) to {to}, found {}", mail.len());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tenantry_tests_mail(outbox: &Path, to: &str) -> Vec<(PathBuf, String)> {
+    let Ok(entries) = std::fs::read_dir(outbox) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|p| std::fs::read_to_string(&p).ok().map(|text| (p, text)))
+        .filter(|(_, text)| text.lines().any(|l| l.to_ascii_lowercase().starts_with("to:") && l.contains(to)))
+        .collect()
+}
+
+fn secret_in(text: &str) -> String {
+    let start = text.find("tnyi_").unwrap_or_else(|| panic!("no invitation secret in {text}"));
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn sign_up_and_login(server: &Server, email: &str) -> String {
+    let (status, body) = server
+        .call("POST", "/v1/accounts", None, Some(json!({"email": email, "name": "Local", "password": PASSWORD})))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    login(server, email).await
+}
+
+async fn login(server: &Server, email: &str) -> String {
+    let (status, body) = server
+        .call("POST", "/v1/login", None, Some(json!({"email": email, "password": PASSWORD})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().expect("a token").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_email_accept_on_the_local_server() {
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let outbox = data.path().join("outbox");
+    let server = Server::start(data.path());
+
+    let owner = sign_up_and_login(&server, "owner@example.com").await;
+    let guest = sign_up_and_login(&server, "guest@example.com").await;
+    let (_, profiles) = server.call("GET", "/v1/profiles", Some(&owner), None).await;
+    let pid = profiles["profiles"][0]["id"].as_str().expect("a profile").to_owned();
+
+    let (status, invitation) = server
+        .call("POST", &format!("/v1/profiles/{pid}/team"), Some(&owner), Some(json!({"email": "guest@example.com", "role": "admin"})))
+        .await;
+    assert_eq!(status, 201, "{invitation}");
+    let iid = invitation["id"].as_str().expect("an id").to_owned();
+
+    // The e-mail arrives in the outbox, link included.
+    let mail = wait_for_mail(&outbox, "guest@example.com", 1);
+    let (file, eml) = &mail[0];
+    assert!(file.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".eml")));
+    assert!(eml.contains(&format!("/invitations/{iid}#token=tnyi_")), "{eml}");
+    let secret = secret_in(eml);
+
+    let (status, accepted) = server
+        .call("POST", &format!("/v1/invitations/{iid}/accept"), None, Some(json!({"token": secret})))
+        .await;
+    assert_eq!(status, 200, "{accepted}");
+    let (status, team) = server.call("GET", &format!("/v1/profiles/{pid}/team"), Some(&owner), None).await;
+    assert_eq!(status, 200);
+    let roles: Vec<(&str, &str)> = team["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| Some((m["email"].as_str()?, m["role"].as_str()?)))
+        .collect();
+    assert!(roles.contains(&("guest@example.com", "admin")), "{team}");
+    let (status, _) = server.call("GET", &format!("/v1/profiles/{pid}"), Some(&guest), None).await;
+    assert_eq!(status, 200);
+    // The owner hears of it.
+    let note = wait_for_mail(&outbox, "owner@example.com", 1);
+    assert!(note[0].1.contains("joined"), "{}", note[0].1);
+
+    server.stop();
+
+    // Restarted on the same data directory: the data is still there, no e-mail is sent twice.
+    let server = Server::start(data.path());
+    let owner = login(&server, "owner@example.com").await;
+    let (status, team) = server.call("GET", &format!("/v1/profiles/{pid}/team"), Some(&owner), None).await;
+    assert_eq!(status, 200);
+    assert!(team.to_string().contains("guest@example.com"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(tenantry_tests_mail(&outbox, "guest@example.com").len(), 1);
+    assert_eq!(tenantry_tests_mail(&outbox, "owner@example.com").len(), 1);
+    server.stop();
+}
