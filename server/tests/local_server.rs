@@ -44,9 +44,16 @@ impl Server {
         Server { child, base }
     }
 
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http::<Full<Bytes>>();
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<Bytes>>();
         let mut request = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -65,14 +72,25 @@ impl Server {
             .await
             .expect("the server answers");
         let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.expect("a body").to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// Sends SIGTERM and waits for a clean exit.
     fn stop(mut self) {
         let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
         assert!(sent.success());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -80,7 +98,10 @@ impl Server {
                 assert!(status.success(), "the server stopped with {status}");
                 return;
             }
-            assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "the server did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -101,7 +122,11 @@ fn wait_for_mail(outbox: &Path, to: &str, count: usize) -> Vec<(PathBuf, String)
         if mail.len() >= count {
             return mail;
         }
-        assert!(Instant::now() < deadline, "waited for {count} e-mail(s) to {to}, found {}", mail.len());
+        assert!(
+            Instant::now() < deadline,
+            "waited for {count} e-mail(s) to {to}, found {}",
+            mail.len()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -118,12 +143,17 @@ fn tenantry_tests_mail(outbox: &Path, to: &str) -> Vec<(PathBuf, String)> {
     files
         .into_iter()
         .filter_map(|p| std::fs::read_to_string(&p).ok().map(|text| (p, text)))
-        .filter(|(_, text)| text.lines().any(|l| l.to_ascii_lowercase().starts_with("to:") && l.contains(to)))
+        .filter(|(_, text)| {
+            text.lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("to:") && l.contains(to))
+        })
         .collect()
 }
 
 fn secret_in(text: &str) -> String {
-    let start = text.find("tnyi_").unwrap_or_else(|| panic!("no invitation secret in {text}"));
+    let start = text
+        .find("tnyi_")
+        .unwrap_or_else(|| panic!("no invitation secret in {text}"));
     text[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
@@ -134,7 +164,12 @@ const PASSWORD: &str = "correct horse battery staple";
 
 async fn sign_up_and_login(server: &Server, email: &str) -> String {
     let (status, body) = server
-        .call("POST", "/v1/accounts", None, Some(json!({"email": email, "name": "Local", "password": PASSWORD})))
+        .call(
+            "POST",
+            "/v1/accounts",
+            None,
+            Some(json!({"email": email, "name": "Local", "password": PASSWORD})),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     login(server, email).await
@@ -142,7 +177,12 @@ async fn sign_up_and_login(server: &Server, email: &str) -> String {
 
 async fn login(server: &Server, email: &str) -> String {
     let (status, body) = server
-        .call("POST", "/v1/login", None, Some(json!({"email": email, "password": PASSWORD})))
+        .call(
+            "POST",
+            "/v1/login",
+            None,
+            Some(json!({"email": email, "password": PASSWORD})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     body["token"].as_str().expect("a token").to_owned()
@@ -157,10 +197,18 @@ async fn invite_email_accept_on_the_local_server() {
     let owner = sign_up_and_login(&server, "owner@example.com").await;
     let guest = sign_up_and_login(&server, "guest@example.com").await;
     let (_, profiles) = server.call("GET", "/v1/profiles", Some(&owner), None).await;
-    let pid = profiles["profiles"][0]["id"].as_str().expect("a profile").to_owned();
+    let pid = profiles["profiles"][0]["id"]
+        .as_str()
+        .expect("a profile")
+        .to_owned();
 
     let (status, invitation) = server
-        .call("POST", &format!("/v1/profiles/{pid}/team"), Some(&owner), Some(json!({"email": "guest@example.com", "role": "admin"})))
+        .call(
+            "POST",
+            &format!("/v1/profiles/{pid}/team"),
+            Some(&owner),
+            Some(json!({"email": "guest@example.com", "role": "admin"})),
+        )
         .await;
     assert_eq!(status, 201, "{invitation}");
     let iid = invitation["id"].as_str().expect("an id").to_owned();
@@ -168,15 +216,33 @@ async fn invite_email_accept_on_the_local_server() {
     // The e-mail arrives in the outbox, link included.
     let mail = wait_for_mail(&outbox, "guest@example.com", 1);
     let (file, eml) = &mail[0];
-    assert!(file.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".eml")));
-    assert!(eml.contains(&format!("/invitations/{iid}#token=tnyi_")), "{eml}");
+    assert!(
+        file.file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".eml"))
+    );
+    assert!(
+        eml.contains(&format!("/invitations/{iid}#token=tnyi_")),
+        "{eml}"
+    );
     let secret = secret_in(eml);
 
     let (status, accepted) = server
-        .call("POST", &format!("/v1/invitations/{iid}/accept"), None, Some(json!({"token": secret})))
+        .call(
+            "POST",
+            &format!("/v1/invitations/{iid}/accept"),
+            None,
+            Some(json!({"token": secret})),
+        )
         .await;
     assert_eq!(status, 200, "{accepted}");
-    let (status, team) = server.call("GET", &format!("/v1/profiles/{pid}/team"), Some(&owner), None).await;
+    let (status, team) = server
+        .call(
+            "GET",
+            &format!("/v1/profiles/{pid}/team"),
+            Some(&owner),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     let roles: Vec<(&str, &str)> = team["members"]
         .as_array()
@@ -185,7 +251,9 @@ async fn invite_email_accept_on_the_local_server() {
         .filter_map(|m| Some((m["email"].as_str()?, m["role"].as_str()?)))
         .collect();
     assert!(roles.contains(&("guest@example.com", "admin")), "{team}");
-    let (status, _) = server.call("GET", &format!("/v1/profiles/{pid}"), Some(&guest), None).await;
+    let (status, _) = server
+        .call("GET", &format!("/v1/profiles/{pid}"), Some(&guest), None)
+        .await;
     assert_eq!(status, 200);
     // The owner hears of it.
     let note = wait_for_mail(&outbox, "owner@example.com", 1);
@@ -196,7 +264,14 @@ async fn invite_email_accept_on_the_local_server() {
     // Restarted on the same data directory: the data is still there, no e-mail is sent twice.
     let server = Server::start(data.path());
     let owner = login(&server, "owner@example.com").await;
-    let (status, team) = server.call("GET", &format!("/v1/profiles/{pid}/team"), Some(&owner), None).await;
+    let (status, team) = server
+        .call(
+            "GET",
+            &format!("/v1/profiles/{pid}/team"),
+            Some(&owner),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     assert!(team.to_string().contains("guest@example.com"));
     std::thread::sleep(Duration::from_millis(500));

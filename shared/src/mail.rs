@@ -52,11 +52,13 @@ pub trait Mailer: Send + Sync + 'static {
 /// sender is `MAIL_FROM`, required then), else the local outbox under `data_dir/outbox` with
 /// [`DEFAULT_FROM`] as sender.
 pub async fn mailer_from_env(data_dir: &Path) -> anyhow::Result<Arc<dyn Mailer>> {
-    if env_value("SES_ENDPOINT").is_some() || env_value("MAIL_FROM").is_some() {
+    if crate::aws::env_value("SES_ENDPOINT").is_some()
+        || crate::aws::env_value("MAIL_FROM").is_some()
+    {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let mailer = SesMailer::from_env(&sdk)?;
         tracing::info!(
-            endpoint = env_value("SES_ENDPOINT").as_deref(),
+            endpoint = crate::aws::env_value("SES_ENDPOINT").as_deref(),
             "e-mail goes through SES"
         );
         return Ok(Arc::new(mailer));
@@ -64,14 +66,6 @@ pub async fn mailer_from_env(data_dir: &Path) -> anyhow::Result<Arc<dyn Mailer>>
     let dir = data_dir.join("outbox");
     tracing::info!(dir = %dir.display(), "e-mail goes to the local outbox");
     Ok(Arc::new(OutboxMailer::new(dir, DEFAULT_FROM.to_owned())))
-}
-
-/// The value of an environment variable, trimmed; `None` when unset or blank.
-pub(crate) fn env_value(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|value| value.trim().to_owned())
-        .filter(|value| !value.is_empty())
 }
 
 /// Text that is safe in a header (subject, display name): every control character (CR, LF,

@@ -87,8 +87,15 @@ pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {
              Run them with `scripts/test.sh`, which starts it and sets DYNAMODB_ENDPOINT."
         );
     }
-    // The tests check semantics, not latency: DynamoDB Local on a busy machine can take longer
-    // than the production operation timeout under the suite's concurrency.
+    shared::store::dynamo::DynamoTable::client(&local_sdk_config().await)
+}
+
+/// The SDK config for the local stand-ins (DynamoDB Local, the SES emulator): dummy credentials
+/// and region when the environment has none (they accept any), and a long operation timeout —
+/// the tests check semantics, not latency, and a busy machine under the suite's concurrency can
+/// take longer than the production timeout.
+pub async fn local_sdk_config() -> aws_config::SdkConfig {
+    let set = |name: &str| std::env::var(name).is_ok_and(|value| !value.trim().is_empty());
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .operation_timeout(std::time::Duration::from_secs(60))
         .build();
@@ -106,7 +113,7 @@ pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {
     if !set("AWS_REGION") && !set("AWS_DEFAULT_REGION") {
         loader = loader.region(aws_config::Region::new("us-east-1"));
     }
-    shared::store::dynamo::DynamoTable::client(&loader.load().await)
+    loader.load().await
 }
 
 /// The endpoint of the SES v2 emulator (`aws-ses-v2-local`) that `scripts/test.sh` starts.
@@ -129,25 +136,7 @@ pub fn ses_test_endpoint() -> String {
 /// Panics with a clear message when `SES_TEST_ENDPOINT` is not set.
 pub async fn ses_client() -> aws_sdk_sesv2::Client {
     let endpoint = ses_test_endpoint();
-    let set = |name: &str| std::env::var(name).is_ok_and(|value| !value.trim().is_empty());
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .operation_timeout(std::time::Duration::from_secs(30))
-        .build();
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
-    if !set("AWS_ACCESS_KEY_ID") {
-        loader = loader.credentials_provider(aws_sdk_sesv2::config::Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "tenantry-tests",
-        ));
-    }
-    if !set("AWS_REGION") && !set("AWS_DEFAULT_REGION") {
-        loader = loader.region(aws_config::Region::new("us-east-1"));
-    }
-    let sdk = loader.load().await;
+    let sdk = local_sdk_config().await;
     let config = aws_sdk_sesv2::config::Builder::from(&sdk)
         .endpoint_url(endpoint)
         .build();

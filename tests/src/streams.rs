@@ -14,7 +14,6 @@ use serde_json::{Map, Value, json};
 /// A DynamoDB Streams client for DynamoDB Local at `DYNAMODB_ENDPOINT`, with dummy credentials
 /// and region when the environment has none (DynamoDB Local accepts any).
 pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
-    let set = |name: &str| std::env::var(name).is_ok_and(|value| !value.trim().is_empty());
     let endpoint = match std::env::var("DYNAMODB_ENDPOINT") {
         Ok(endpoint) if !endpoint.trim().is_empty() => endpoint,
         _ => panic!(
@@ -22,25 +21,11 @@ pub async fn streams_client() -> aws_sdk_dynamodbstreams::Client {
              Run them with `scripts/test.sh`, which starts it and sets DYNAMODB_ENDPOINT."
         ),
     };
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .operation_timeout(std::time::Duration::from_secs(60))
+    let sdk = crate::fixtures::local_sdk_config().await;
+    let config = aws_sdk_dynamodbstreams::config::Builder::from(&sdk)
+        .endpoint_url(endpoint)
         .build();
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .endpoint_url(endpoint);
-    if !set("AWS_ACCESS_KEY_ID") {
-        loader = loader.credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "tenantry-tests",
-        ));
-    }
-    if !set("AWS_REGION") && !set("AWS_DEFAULT_REGION") {
-        loader = loader.region(aws_config::Region::new("us-east-1"));
-    }
-    aws_sdk_dynamodbstreams::Client::new(&loader.load().await)
+    aws_sdk_dynamodbstreams::Client::from_conf(config)
 }
 
 /// Every record of `table_name`'s latest stream, from the trim horizon, as one Lambda event:

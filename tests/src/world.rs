@@ -108,6 +108,23 @@ pub async fn person(api: &Api, label: &str) -> (Person, Uuid) {
     )
 }
 
+/// `owner` cleared for its own `profile`, as the authorization layer would hand it to the
+/// domain (for calling domain functions directly).
+pub fn owner_of(
+    owner: &Person,
+    profile: shared::domain::records::ProfileRecord,
+) -> shared::auth::ProfileCaller {
+    shared::auth::ProfileCaller {
+        pid: profile.pid,
+        role: Role::Owner,
+        principal: shared::auth::Principal::Account {
+            aid: owner.aid,
+            token_digest: String::new(),
+        },
+        profile,
+    }
+}
+
 /// Makes `who` a member of `owner`'s profile `pid` with `role`.
 pub async fn join(api: &Api, pid: Uuid, who: &Person, role: Role) {
     let account = accounts::load(&api.app, who.aid).await.expect("account");
@@ -190,15 +207,7 @@ impl World {
         let target = shared::domain::profiles::get(&api.app, pid)
             .await
             .expect("profile");
-        let caller = shared::auth::ProfileCaller {
-            pid,
-            role: Role::Owner,
-            principal: shared::auth::Principal::Account {
-                aid: owner.aid,
-                token_digest: String::new(),
-            },
-            profile: target,
-        };
+        let caller = owner_of(&owner, target);
         let iid = shared::domain::team::invite(&api.app, &caller, &invitee.email, Role::Member)
             .await
             .expect("invite")

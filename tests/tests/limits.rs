@@ -7,14 +7,13 @@ use http::StatusCode;
 use proptest::prelude::*;
 use serde_json::json;
 use shared::config::Config;
-use shared::domain::Role;
 use shared::domain::records::Permission;
 use shared::domain::usage::Service;
 use shared::domain::{profiles, tokens};
 use shared::keys;
 use shared::store::{Query, Table, query_all};
 use tenantry_tests::api::{Api, PASSWORD};
-use tenantry_tests::world::{person, profile};
+use tenantry_tests::world::{owner_of, person, profile};
 use tokio::task::JoinSet;
 
 tenantry_tests::on_both_adapters!(
@@ -540,15 +539,7 @@ fn gauge_tracks_items(table: TableFixture) {
                             }
                         } else {
                             let tid = live.remove(pick as usize % live.len());
-                            let caller = shared::auth::ProfileCaller {
-                                pid,
-                                role: Role::Owner,
-                                principal: shared::auth::Principal::Account {
-                                    aid: owner.aid,
-                                    token_digest: String::new(),
-                                },
-                                profile: current,
-                            };
+                            let caller = owner_of(&owner, current);
                             tokens::revoke(&api.app, &caller, tid)
                                 .await
                                 .expect("revoke");

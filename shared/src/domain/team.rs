@@ -20,7 +20,7 @@ use crate::auth::{Principal, ProfileCaller};
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
 use crate::secrets::{self, SecretKind};
-use crate::store::{Condition, Key, Query, StoreError, Update, Write, query_all};
+use crate::store::{Condition, Key, Query, StoreError, Update, Write, query_all, query_first};
 
 /// Invitations a profile may send per hour.
 pub const INVITATIONS_PER_HOUR: i64 = 20;
@@ -367,19 +367,13 @@ async fn invitation_for(app: &App, iid: Uuid, answerer: &Answerer) -> ApiResult<
     match answerer {
         Answerer::Session(principal) => {
             let account = accounts::load(app, principal.account_id()).await?;
-            let page = app
-                .table
-                .query(
-                    Query::gsi1(keys::invitee(&account.email))
-                        .prefix(format!("{}{iid}", keys::INVITE_PREFIX))
-                        .limit(1),
-                )
-                .await?;
-            let item = page
-                .items
-                .into_iter()
-                .next()
-                .ok_or_else(ApiError::not_found)?;
+            let item = query_first(
+                app.table.as_ref(),
+                Query::gsi1(keys::invitee(&account.email))
+                    .prefix(format!("{}{iid}", keys::INVITE_PREFIX)),
+            )
+            .await?
+            .ok_or_else(ApiError::not_found)?;
             let invitation: InvitationRecord = keys::from_item(item)?;
             if invitation.invitee != account.aid {
                 return Err(ApiError::not_found());

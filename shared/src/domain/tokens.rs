@@ -14,7 +14,7 @@ use crate::auth::ProfileCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::keys;
 use crate::secrets::{self, SecretKind};
-use crate::store::{Condition, Key, Query, StoreError, Write, query_all};
+use crate::store::{Condition, Key, Query, StoreError, Write, query_all, query_first};
 
 /// When a new token expires, as the client asked.
 pub enum Expiry {
@@ -195,19 +195,12 @@ fn sees(caller: &ProfileCaller, token: &ApiTokenRecord) -> bool {
 
 /// Revokes a token; from the next request on it is refused. Members may revoke only their own.
 pub async fn revoke(app: &App, caller: &ProfileCaller, tid: Uuid) -> ApiResult<()> {
-    let page = app
-        .table
-        .query(
-            Query::gsi1(keys::profile_tokens(caller.pid))
-                .prefix(keys::token_index_sk(tid))
-                .limit(1),
-        )
-        .await?;
-    let item = page
-        .items
-        .into_iter()
-        .next()
-        .ok_or_else(ApiError::not_found)?;
+    let item = query_first(
+        app.table.as_ref(),
+        Query::gsi1(keys::profile_tokens(caller.pid)).prefix(keys::token_index_sk(tid)),
+    )
+    .await?
+    .ok_or_else(ApiError::not_found)?;
     let key = Key::of(&item).ok_or(ApiError::Internal)?;
     let TokenRecord::Profile(token) = keys::from_item(item)? else {
         return Err(ApiError::not_found());

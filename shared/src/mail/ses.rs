@@ -3,23 +3,20 @@
 //! `aws-ses-v2-local` emulator in tests).
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 use aws_sdk_sesv2::Client;
-use aws_sdk_sesv2::config::timeout::TimeoutConfig;
 use aws_sdk_sesv2::error::{DisplayErrorContext, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use base64::Engine as _;
 use lettre::message::Mailbox;
 
-use super::{Email, MailError, Mailer, env_value, header_text, recipient, sender};
+use super::{Email, MailError, Mailer, header_text, recipient, sender};
+use crate::aws::env_value;
 
-/// The operation timeout set on the client when the SDK config has none: a send (retries
-/// included) gives up after it, well before a Lambda's own timeout.
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::aws::OPERATION_TIMEOUT;
 
 const CHARSET: &str = "UTF-8";
 
@@ -55,14 +52,8 @@ impl SesMailer {
     /// ([`OPERATION_TIMEOUT`] unless the config sets one) and the endpoint overridden by
     /// `SES_ENDPOINT` when it is set.
     pub fn client(sdk: &aws_config::SdkConfig) -> Client {
-        let timeouts = match sdk.timeout_config() {
-            Some(t) if t.operation_timeout().is_some() => t.clone(),
-            Some(t) => t.to_builder().operation_timeout(OPERATION_TIMEOUT).build(),
-            None => TimeoutConfig::builder()
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        };
-        let mut config = aws_sdk_sesv2::config::Builder::from(sdk).timeout_config(timeouts);
+        let mut config =
+            aws_sdk_sesv2::config::Builder::from(sdk).timeout_config(crate::aws::timeouts(sdk));
         if let Some(endpoint) = env_value("SES_ENDPOINT") {
             config = config.endpoint_url(endpoint);
         }

@@ -12,7 +12,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -30,9 +29,7 @@ use super::{
 
 /// The name of the one secondary index.
 pub const GSI1: &str = "GSI1";
-/// The operation timeout set on the client when the SDK config has none: every call (retries
-/// included) gives up after it, well before a Lambda's own timeout.
-pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::aws::OPERATION_TIMEOUT;
 /// How many times a write refused by a transaction conflict is tried again.
 const CONFLICT_RETRIES: u32 = 6;
 /// An attribute no item ever carries: removing it is the no-op update expression that still
@@ -71,15 +68,9 @@ impl DynamoTable {
     /// ([`OPERATION_TIMEOUT`] unless the config sets one) and the endpoint overridden by
     /// `DYNAMODB_ENDPOINT` when it is set.
     pub fn client(sdk: &aws_config::SdkConfig) -> Client {
-        let timeouts = match sdk.timeout_config() {
-            Some(t) if t.operation_timeout().is_some() => t.clone(),
-            Some(t) => t.to_builder().operation_timeout(OPERATION_TIMEOUT).build(),
-            None => TimeoutConfig::builder()
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        };
-        let mut config = aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(timeouts);
-        if let Some(endpoint) = endpoint_from_env() {
+        let mut config =
+            aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(crate::aws::timeouts(sdk));
+        if let Some(endpoint) = crate::aws::env_value("DYNAMODB_ENDPOINT") {
             config = config.endpoint_url(endpoint);
         }
         Client::from_conf(config.build())
@@ -679,12 +670,6 @@ fn guard_key_attr(attr: &str) -> Result<(), StoreError> {
     } else {
         Ok(())
     }
-}
-
-fn endpoint_from_env() -> Option<String> {
-    std::env::var("DYNAMODB_ENDPOINT")
-        .ok()
-        .filter(|endpoint| !endpoint.trim().is_empty())
 }
 
 fn to_attributes(item: Item) -> Result<Attributes, StoreError> {

@@ -329,6 +329,11 @@ pub async fn query_all(table: &dyn Table, query: Query) -> Result<Vec<Item>, Sto
     }
 }
 
+/// The first item a query finds, if any (one round trip).
+pub async fn query_first(table: &dyn Table, query: Query) -> Result<Option<Item>, StoreError> {
+    Ok(table.query(query.limit(1)).await?.items.into_iter().next())
+}
+
 /// Reads every item of the table.
 pub async fn scan_all(table: &dyn Table) -> Result<Vec<Item>, StoreError> {
     let mut items = Vec::new();
