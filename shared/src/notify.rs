@@ -4,6 +4,8 @@
 //! - an invitation created or resent (a new `version`): the invitation e-mail, with a fresh
 //!   link secret prepared in the same transaction as the record's sent-marker;
 //! - an invitation accepted: a note to the profile's owner;
+//! - an API token removed by TTL after it expired: its profile's `tokens` gauge falls (the one
+//!   gauge change no request makes);
 //! - a profile's use of a service crossing 80 %, 90 % or 100 % of its limit: an alert to the
 //!   owner (monthly counters only rise within a month, so once per threshold per month; gauges
 //!   alert on every rise across a threshold).
@@ -17,10 +19,10 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::domain::records::{
-    AccountRecord, InvitationRecord, InvitationStatus, ProfileRecord, UsageRecord,
+    AccountRecord, InvitationRecord, InvitationStatus, ProfileRecord, TokenRecord, UsageRecord,
 };
 use crate::domain::team;
-use crate::domain::usage::{Metering, Service};
+use crate::domain::usage::{self, Metering, Service};
 use crate::error::ApiError;
 use crate::keys;
 use crate::mail::{Email, Mailer};
@@ -56,7 +58,9 @@ pub async fn handle_batch(app: &App, mailer: &dyn Mailer, events: Vec<StreamEven
 /// Handles one record.
 pub async fn handle(app: &App, mailer: &dyn Mailer, event: &StreamEvent) -> anyhow::Result<()> {
     let sk = event.change.key.sk.as_str();
-    if sk.starts_with(keys::INVITE_PREFIX) {
+    if event.change.expired && event.change.key.pk.starts_with("TOKEN#") {
+        token_expired(app, event).await
+    } else if sk.starts_with(keys::INVITE_PREFIX) {
         invitation_changed(app, mailer, event).await
     } else if sk == "PROFILE" {
         gauges_changed(app, mailer, event).await
@@ -129,6 +133,20 @@ async fn invitation_changed(
         send_once(app, mailer, event, &email).await?;
     }
     Ok(())
+}
+
+/// An API token removed by TTL after it expired: nothing of ours saw it go, so its profile's
+/// `tokens` gauge falls here, once (the sent-marker guards a replay), in one transaction.
+async fn token_expired(app: &App, event: &StreamEvent) -> anyhow::Result<()> {
+    let Some(TokenRecord::Profile(token)) = parse::<TokenRecord>(&event.change.old)? else {
+        return Ok(());
+    };
+    let fall = usage::gauge_write(token.pid, Service::Tokens, -1, 0, 0, app.now()).map_err(api)?;
+    match app.table.transact(vec![marker(app, event)?, fall]).await {
+        // Handled before, or the profile is gone (and its gauge with it).
+        Ok(()) | Err(StoreError::TransactionCancelled { .. }) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// The profile and its owner's account (`None` when the profile is gone).

@@ -41,12 +41,18 @@ pub enum RecordError {
 pub fn stream_event(record: EventRecord) -> Result<StreamEvent, RecordError> {
     let keys = image("keys", record.change.keys)?.ok_or(RecordError::MissingKey)?;
     let key = Key::of(&keys).ok_or(RecordError::MissingKey)?;
+    // DynamoDB's own TTL deletions carry the service as their user identity.
+    let expired = record
+        .user_identity
+        .as_ref()
+        .is_some_and(|who| who.type_ == "Service" && who.principal_id == "dynamodb.amazonaws.com");
     Ok(StreamEvent {
         id: record.event_id,
         change: Change {
             key,
             old: image("old", record.change.old_image)?,
             new: image("new", record.change.new_image)?,
+            expired,
         },
     })
 }

@@ -353,3 +353,64 @@ async fn usage_alerts(setup: Setup) {
     assert_eq!(setup.deliver().await, Vec::<String>::new());
     assert_eq!(setup.inbox(&owner.email).await.len(), 3, "nothing twice");
 }
+
+/// An API token removed by TTL (the embedded store's purge here, DynamoDB's TTL in AWS) gives
+/// its place back: the `tokens` gauge falls once, replays or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_tokens_removed_by_ttl_leave_the_gauge_embedded() {
+    let setup = Setup::embedded().await;
+    let api = &setup.api;
+    let (owner, pid) = person(api, "owner").await;
+    let issued = api
+        .post(
+            &format!("/v1/profiles/{pid}/tokens"),
+            Some(&owner.session),
+            json!({"name": "t", "permission": "read", "expires_in": "1 hour", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.text);
+    let used =
+        |reply: &tenantry_tests::api::Reply| reply.json["services"]["tokens"]["used"].clone();
+    let usage = format!("/v1/profiles/{pid}/usage");
+    assert_eq!(used(&api.get(&usage, &owner.session).await), 1);
+
+    let Feed::Embedded(table, _) = &setup.feed else {
+        unreachable!("an embedded setup")
+    };
+    let later = (api.app.now() + chrono::Duration::hours(2)).timestamp();
+    assert_eq!(table.purge_expired(later).await.expect("purge"), 1);
+    assert_eq!(setup.deliver().await, Vec::<String>::new());
+    assert_eq!(used(&api.get(&usage, &owner.session).await), 0);
+    assert_eq!(setup.deliver().await, Vec::<String>::new());
+    assert_eq!(
+        used(&api.get(&usage, &owner.session).await),
+        0,
+        "a replay falls nothing"
+    );
+}
+
+/// DynamoDB's TTL deletions are told from a request's by the record's user identity.
+#[test]
+fn ttl_removals_are_told_apart_on_the_stream() {
+    let record = |identity: serde_json::Value| {
+        json!({"Records": [{
+            "eventID": "1", "eventName": "REMOVE", "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1", "eventVersion": "1.1",
+            "dynamodb": {"Keys": {"PK": {"S": "TOKEN#x"}, "SK": {"S": "TOKEN"}},
+                         "OldImage": {"PK": {"S": "TOKEN#x"}, "SK": {"S": "TOKEN"}},
+                         "SequenceNumber": "1", "SizeBytes": 10, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            "userIdentity": identity,
+        }]})
+    };
+    let expired = |payload: serde_json::Value| {
+        let event: aws_lambda_events::event::dynamodb::Event =
+            serde_json::from_value(payload).expect("a stream event");
+        let (events, failed) = shared::stream::stream_events(event);
+        assert!(failed.is_empty());
+        events[0].change.expired
+    };
+    assert!(expired(record(
+        json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"})
+    )));
+    assert!(!expired(record(serde_json::Value::Null)));
+}

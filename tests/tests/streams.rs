@@ -142,21 +142,25 @@ async fn write_changes(table: &DynamoTable) -> Vec<Change> {
             key: first_key.clone(),
             old: None,
             new: Some(first.clone()),
+            expired: false,
         },
         Change {
             key: first_key.clone(),
             old: Some(first),
             new: Some(modified),
+            expired: false,
         },
         Change {
             key: first_key,
             old: Some(removed),
             new: None,
+            expired: false,
         },
         Change {
             key: Key::new("STREAMTEST#p1", "ITEM#2030-01"),
             old: None,
             new: Some(second),
+            expired: false,
         },
     ]
 }

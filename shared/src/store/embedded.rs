@@ -250,6 +250,7 @@ impl EmbeddedTable {
                         key: key.clone(),
                         old: Some(old),
                         new: None,
+                        expired: true,
                     });
                 }
             }
@@ -320,6 +321,10 @@ fn decode_change(bytes: &[u8]) -> Result<Change, StoreError> {
         ),
         old: image("old"),
         new: image("new"),
+        expired: value
+            .get("expired")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -339,6 +344,7 @@ fn record_changes(txn: &WriteTransaction, changes: &[Change]) -> Result<(), Stor
             "sk": change.key.sk,
             "old": change.old,
             "new": change.new,
+            "expired": change.expired,
         });
         let bytes = serde_json::to_vec(&record).map_err(fail)?;
         table.insert(seq, bytes.as_slice()).map_err(fail)?;
@@ -459,6 +465,7 @@ fn apply(
         key: key.clone(),
         old,
         new,
+        expired: false,
     }))
 }
 

@@ -267,6 +267,9 @@ pub struct Change {
     pub key: Key,
     pub old: Option<Item>,
     pub new: Option<Item>,
+    /// The item was removed because its `ttl` passed (DynamoDB's TTL, or the embedded store's
+    /// purge), not by a request: nothing of ours saw it go.
+    pub expired: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
