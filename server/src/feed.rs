@@ -3,17 +3,18 @@
 //!
 //! - changes are read in order, in batches of up to [`BATCH`], each wrapped as a
 //!   [`StreamEvent`] whose id is its sequence number, and handed to `notify::handle_batch`;
-//! - everything before the first failed record is acknowledged (forgotten by the store, but for
-//!   the last record handled, kept so that sequence numbers never start again: see
-//!   `Feed::handled_up_to`); the failed record and what follows it are read again after a
+//! - everything before the first failed record is acknowledged (forgotten by the store; its
+//!   sequence numbers are never given out again); the failed record and what follows it are
+//!   read again after a
 //!   backoff ([`FIRST_RETRY`], doubling up to [`MAX_RETRY`]), so handlers see a replay as
 //!   Lambda's checkpointing would give them;
 //! - a record that still fails after [`MAX_ATTEMPTS`] is given up (logged, then acknowledged),
 //!   as the event source mapping gives up after its retries: one poisoned record never blocks
 //!   the feed for good;
 //! - the task wakes on every committed write, and on a periodic tick as a safety net;
-//! - unacknowledged changes survive a restart and are handled then (with the last record handled
-//!   before it: a replay, which the handlers recognise by its id).
+//! - unacknowledged changes survive a restart and are handled then (a record handled but not yet
+//!   acknowledged when the process died comes again: a replay, which the handlers recognise by
+//!   its id).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -189,9 +190,7 @@ where
             return;
         }
         self.handled = upto;
-        if upto > 1
-            && let Err(error) = self.table.ack_changes(upto - 1).await
-        {
+        if let Err(error) = self.table.ack_changes(upto).await {
             tracing::warn!(%error, "acknowledging handled changes failed");
         }
     }
@@ -269,7 +268,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_restart_replays_the_last_record_handled_and_ids_go_on() {
+    async fn a_restart_goes_on_after_what_was_handled_and_ids_go_on() {
         let (table, dir) = table("restart");
         table.put(item("A"), None).await.expect("put");
         table.put(item("B"), None).await.expect("put");
@@ -280,15 +279,17 @@ mod tests {
         );
         assert_eq!(first.seen(), ["1", "2"]);
 
-        // Another process on the same store: the last record handled comes again, then new ones.
+        assert_eq!(left(&table).await, Vec::<u64>::new());
+
+        // Another process on the same store: only what is new, with ids that go on.
         table.put(item("C"), None).await.expect("put");
         let second = Recorder::default();
         assert_eq!(
             Feed::new(table.clone(), second.handler()).pass().await,
             Pass::Drained
         );
-        assert_eq!(second.seen(), ["2", "3"]);
-        assert_eq!(left(&table).await, [3]);
+        assert_eq!(second.seen(), ["3"]);
+        assert_eq!(left(&table).await, Vec::<u64>::new());
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -308,12 +309,12 @@ mod tests {
 
         assert_eq!(feed.pass().await, Pass::Retry);
         assert_eq!(recorder.seen(), ["1", "2", "3"]);
-        // Record 1 is handled but kept, as the last one handled.
-        assert_eq!(left(&table).await, [1, 2, 3]);
+        // Record 1 is handled and acknowledged; the failed one and what follows stay.
+        assert_eq!(left(&table).await, [2, 3]);
 
         assert_eq!(feed.pass().await, Pass::Drained);
         assert_eq!(recorder.seen(), ["1", "2", "3", "2", "3"]);
-        assert_eq!(left(&table).await, [3]);
+        assert_eq!(left(&table).await, Vec::<u64>::new());
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -339,7 +340,7 @@ mod tests {
             MAX_ATTEMPTS as usize
         );
         assert_eq!(seen.last().map(String::as_str), Some("2"));
-        assert_eq!(left(&table).await, [2]);
+        assert_eq!(left(&table).await, Vec::<u64>::new());
         let _ = std::fs::remove_dir_all(dir);
     }
 
