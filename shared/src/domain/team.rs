@@ -361,9 +361,13 @@ pub enum Answerer {
     Link(String),
 }
 
-/// Finds the invitation `iid` for whoever answers, refusing anyone else with 404 and a stale,
-/// revoked or expired link with 410-like conflicts.
-async fn invitation_for(app: &App, iid: Uuid, answerer: &Answerer) -> ApiResult<InvitationRecord> {
+/// Finds the invitation `iid` for whoever answers (with the answering account, when it was
+/// read), refusing anyone else with 404 and a link that is not (or no longer) valid.
+async fn invitation_for(
+    app: &App,
+    iid: Uuid,
+    answerer: &Answerer,
+) -> ApiResult<(InvitationRecord, Option<AccountRecord>)> {
     match answerer {
         Answerer::Session(principal) => {
             let account = accounts::load(app, principal.account_id()).await?;
@@ -378,7 +382,7 @@ async fn invitation_for(app: &App, iid: Uuid, answerer: &Answerer) -> ApiResult<
             if invitation.invitee != account.aid {
                 return Err(ApiError::not_found());
             }
-            Ok(invitation)
+            Ok((invitation, Some(account)))
         }
         Answerer::Link(secret) => {
             let refused = || ApiError::Unauthorized("the invitation link is not valid".into());
@@ -402,7 +406,7 @@ async fn invitation_for(app: &App, iid: Uuid, answerer: &Answerer) -> ApiResult<
                     "this link was replaced by a newer invitation e-mail".into(),
                 ));
             }
-            Ok(invitation)
+            Ok((invitation, None))
         }
     }
 }
@@ -424,11 +428,19 @@ pub async fn accept(
     iid: Uuid,
     answerer: Answerer,
 ) -> ApiResult<(InvitationRecord, ProfileRecord)> {
-    let invitation = invitation_for(app, iid, &answerer).await?;
+    let (invitation, account) = invitation_for(app, iid, &answerer).await?;
     let now = app.now();
     answerable(&invitation, now)?;
-    let profile = super::profiles::get(app, invitation.pid).await?;
-    let account: AccountRecord = accounts::load(app, invitation.invitee).await?;
+    let (profile, account) = match account {
+        Some(account) => (super::profiles::get(app, invitation.pid).await?, account),
+        None => {
+            let (profile, account) = tokio::join!(
+                super::profiles::get(app, invitation.pid),
+                accounts::load(app, invitation.invitee)
+            );
+            (profile?, account?)
+        }
+    };
     let mut more: Vec<Write> =
         accounts::membership_writes(&account, &profile, invitation.role, now)?.into();
     more.push(usage::gauge_write(
@@ -449,7 +461,7 @@ pub async fn accept(
 
 /// Declines: nothing joins; the link stops working.
 pub async fn decline(app: &App, iid: Uuid, answerer: Answerer) -> ApiResult<()> {
-    let invitation = invitation_for(app, iid, &answerer).await?;
+    let (invitation, _) = invitation_for(app, iid, &answerer).await?;
     let now = app.now();
     answerable(&invitation, now)?;
     if !close(
