@@ -64,7 +64,7 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, event: &StreamEvent) -> anyh
         invitation_changed(app, mailer, event).await
     } else if sk == "PROFILE" {
         gauges_changed(app, mailer, event).await
-    } else if sk.starts_with("USAGE#") {
+    } else if sk.starts_with("USAGE#") && !sk.ends_with("#LEVELS") {
         counters_changed(app, mailer, event).await
     } else {
         Ok(())
@@ -141,8 +141,13 @@ async fn token_expired(app: &App, event: &StreamEvent) -> anyhow::Result<()> {
     let Some(TokenRecord::Profile(token)) = parse::<TokenRecord>(&event.change.old)? else {
         return Ok(());
     };
-    let fall = usage::gauge_write(token.pid, Service::Tokens, -1, 0, 0, app.now()).map_err(api)?;
-    match app.table.transact(vec![marker(app, event)?, fall]).await {
+    let Some(item) = app.table.get(&keys::profile(token.pid)).await? else {
+        return Ok(());
+    };
+    let profile: ProfileRecord = keys::from_item(item).map_err(api)?;
+    let mut writes = vec![marker(app, event)?];
+    writes.extend(usage::gauge_writes(&profile, Service::Tokens, -1, app.now()).map_err(api)?);
+    match app.table.transact(writes).await {
         // Handled before, or the profile is gone (and its gauge with it).
         Ok(()) | Err(StoreError::TransactionCancelled { .. }) => Ok(()),
         Err(error) => Err(error.into()),
@@ -230,7 +235,15 @@ async fn counters_changed(
         .collect();
     let count =
         |record: &UsageRecord, s: Service| record.counts.get(&s.used_attr()).copied().unwrap_or(0);
-    if monthly.iter().all(|s| count(&old, *s) == count(&new, *s)) {
+    // Each count was checked against the limit it records beside it: no read to tell a crossing.
+    let crossings: Vec<(Service, i64, i64, i64)> = monthly
+        .into_iter()
+        .filter_map(|s| {
+            let limit = new.counts.get(&s.limit_attr()).copied()?;
+            crossed(count(&old, s), count(&new, s), limit).map(|t| (s, t, count(&new, s), limit))
+        })
+        .collect();
+    if crossings.is_empty() {
         return Ok(());
     }
     let pid = event
@@ -244,13 +257,6 @@ async fn counters_changed(
         return Ok(());
     };
     let profile: ProfileRecord = keys::from_item(item).map_err(api)?;
-    let crossings: Vec<(Service, i64, i64, i64)> = monthly
-        .into_iter()
-        .filter_map(|s| {
-            let limit = profile.limit(s);
-            crossed(count(&old, s), count(&new, s), limit).map(|t| (s, t, count(&new, s), limit))
-        })
-        .collect();
     alert(app, mailer, event, &profile, &crossings).await
 }
 

@@ -99,8 +99,12 @@ pub async fn local_sdk_config() -> aws_config::SdkConfig {
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .operation_timeout(std::time::Duration::from_secs(60))
         .build();
-    let mut loader =
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
+    // DynamoDB Local answers a long wait for its (coarser than AWS's) locks with a retryable
+    // 500 under the suite's concurrency: give it more attempts than production has.
+    let retries = aws_config::retry::RetryConfig::standard().with_max_attempts(8);
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(retries);
     if !set("AWS_ACCESS_KEY_ID") {
         loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "local",

@@ -443,14 +443,7 @@ pub async fn accept(
     };
     let mut more: Vec<Write> =
         accounts::membership_writes(&account, &profile, invitation.role, now)?.into();
-    more.push(usage::gauge_write(
-        profile.pid,
-        Service::TeamMembers,
-        1,
-        profile.limit(Service::TeamMembers),
-        profile.gauge(Service::TeamMembers),
-        now,
-    )?);
+    more.extend(usage::gauge_writes(&profile, Service::TeamMembers, 1, now)?);
     if !close(app, &invitation, InvitationStatus::Accepted, now, more).await? {
         return Err(ApiError::Conflict(
             "this invitation was already answered".into(),
@@ -559,11 +552,16 @@ pub async fn remove(app: &App, caller: &ProfileCaller, aid: Uuid) -> ApiResult<(
         ));
     }
     load_member(app, caller.pid, aid).await?;
-    let writes = vec![
+    let mut writes = vec![
         Write::delete(keys::profile_member(caller.pid, aid)).when(Condition::Exists),
         Write::delete(keys::account_member(aid, caller.pid)),
-        usage::gauge_write(caller.pid, Service::TeamMembers, -1, 0, 0, app.now())?,
     ];
+    writes.extend(usage::gauge_writes(
+        &caller.profile,
+        Service::TeamMembers,
+        -1,
+        app.now(),
+    )?);
     match app.table.transact(writes).await {
         Ok(()) => Ok(()),
         Err(StoreError::TransactionCancelled { .. }) => Err(ApiError::not_found()),

@@ -132,14 +132,7 @@ pub async fn create(
 ) -> ApiResult<(ApiTokenRecord, String)> {
     let pid = profile.pid;
     let now = app.now();
-    let gauge = usage::gauge_write(
-        pid,
-        Service::Tokens,
-        1,
-        profile.limit(Service::Tokens),
-        profile.gauge(Service::Tokens),
-        now,
-    )?;
+    let gauge = usage::gauge_writes(profile, Service::Tokens, 1, now)?;
     let secret = secrets::generate(SecretKind::ProfileToken).map_err(|_| ApiError::Internal)?;
     let record = ApiTokenRecord {
         tid: Uuid::now_v7(),
@@ -161,7 +154,9 @@ pub async fn create(
         ),
         &TokenRecord::Profile(record.clone()),
     )?;
-    match app.table.transact(vec![Write::put_new(item), gauge]).await {
+    let mut writes = vec![Write::put_new(item)];
+    writes.extend(gauge);
+    match app.table.transact(writes).await {
         Ok(()) => Ok((record, secret)),
         Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
             Err(usage::limit_reached(Service::Tokens, now))
@@ -208,12 +203,14 @@ pub async fn revoke(app: &App, caller: &ProfileCaller, tid: Uuid) -> ApiResult<(
     if !sees(caller, &token) {
         return Err(ApiError::not_found());
     }
-    let gauge = usage::gauge_write(caller.pid, Service::Tokens, -1, 0, 0, app.now())?;
-    match app
-        .table
-        .transact(vec![Write::delete(key).when(Condition::Exists), gauge])
-        .await
-    {
+    let mut writes = vec![Write::delete(key).when(Condition::Exists)];
+    writes.extend(usage::gauge_writes(
+        &caller.profile,
+        Service::Tokens,
+        -1,
+        app.now(),
+    )?);
+    match app.table.transact(writes).await {
         Ok(()) => Ok(()),
         // Revoked meanwhile by someone else: gone all the same.
         Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => Ok(()),

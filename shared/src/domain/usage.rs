@@ -179,18 +179,20 @@ pub fn limit_reached(service: Service, now: DateTime<Utc>) -> ApiError {
     }
 }
 
-/// The write that changes gauge `service` of profile `pid` by `delta`, to join the transaction
-/// of the write that creates (+1) or deletes (-1) the counted item, so the gauge can never drift
-/// from the items it counts. A rise is guarded by the limit read with the profile (`limit`) and
-/// by that limit not having changed meanwhile; a fall is not guarded, so deleting always works.
-pub fn gauge_write(
-    pid: Uuid,
+/// The writes that change gauge `service` of `profile` (as read) by `delta`, to join the
+/// transaction of the write that creates (+1) or deletes (-1) the counted item, so the gauge
+/// can never drift from the items it counts:
+/// 1. the profile's gauge: a rise is guarded by the limit read with the profile and by that
+///    limit not having changed meanwhile; a fall is not guarded, so deleting always works;
+/// 2. the day's level of the gauge in the month's levels item, for statistics (the level this
+///    write expects to leave; under concurrent changes the last one wins).
+pub fn gauge_writes(
+    profile: &ProfileRecord,
     service: Service,
     delta: i64,
-    limit: i64,
-    used: i64,
     now: DateTime<Utc>,
-) -> ApiResult<Write> {
+) -> ApiResult<Vec<Write>> {
+    let (limit, used) = (profile.limit(service), profile.gauge(service));
     if delta > 0 && used + delta > limit {
         return Err(limit_reached(service, now));
     }
@@ -199,11 +201,29 @@ pub fn gauge_write(
         condition.push(Condition::Equals(service.limit_attr(), limit.into()));
         condition.push(Condition::Below(service.used_attr(), limit - delta + 1));
     }
-    Ok(Write::Update {
-        key: keys::profile(pid),
-        update: Update::new().add(service.used_attr(), delta),
-        condition: Some(Condition::All(condition)),
-    })
+    let month = month_of(now);
+    Ok(vec![
+        Write::Update {
+            key: keys::profile(profile.pid),
+            update: Update::new().add(service.used_attr(), delta),
+            condition: Some(Condition::All(condition)),
+        },
+        Write::update(
+            levels_key(profile.pid, &month),
+            Update::new()
+                .set("month", month)
+                .set(service.day_attr(now.day()), (used + delta).max(0)),
+        ),
+    ])
+}
+
+/// The key of a profile's gauge levels for one month (beside its usage item, so one query
+/// reads both).
+pub fn levels_key(pid: Uuid, month: &str) -> Key {
+    Key::new(
+        keys::profile_partition(pid),
+        format!("USAGE#{month}#LEVELS"),
+    )
 }
 
 /// The update that counts `count` uses of monthly `service` in the current month and day,
@@ -217,6 +237,7 @@ pub fn monthly_update(
     (
         Update::new()
             .set("month", month_of(now))
+            .set(service.limit_attr(), limit)
             .add(service.used_attr(), count)
             .add(service.day_attr(now.day()), count),
         Condition::Below(service.used_attr(), limit - count + 1),
@@ -291,7 +312,8 @@ pub async fn count_request(app: &App, profile: &ProfileRecord) -> ApiResult<()> 
 }
 
 /// Counts `count` uses of a monthly service, refusing them (writing nothing) past the limit.
-/// The same write records the day's level of every gauge, for statistics.
+/// The write also records the limit it was checked against, so the change record carries it
+/// (the notifications handler needs no read to tell a threshold crossing).
 pub async fn count_monthly(
     app: &App,
     profile: &ProfileRecord,
@@ -303,13 +325,7 @@ pub async fn count_monthly(
     if limit < count {
         return Err(limit_reached(service, now));
     }
-    let (mut update, condition) = monthly_update(service, count, limit, now);
-    for gauge in Service::ALL
-        .into_iter()
-        .filter(|s| s.metering() == Metering::Gauge)
-    {
-        update = update.set(gauge.day_attr(now.day()), profile.gauge(gauge));
-    }
+    let (update, condition) = monthly_update(service, count, limit, now);
     match app
         .table
         .update(
@@ -441,10 +457,10 @@ pub async fn month_usage(
         }
         None => this_month.clone(),
     };
-    let record: UsageRecord = match app.table.get(&usage_key(profile.pid, &month)).await? {
-        Some(item) => keys::from_item(item)?,
-        None => UsageRecord::default(),
-    };
+    let record = read_months(app, profile.pid, &month, &month)
+        .await?
+        .remove(&month)
+        .unwrap_or_default();
     let mut services = BTreeMap::new();
     for service in Service::ALL {
         let used = match service.metering() {
@@ -469,6 +485,30 @@ pub async fn month_usage(
         );
     }
     Ok((month, services))
+}
+
+/// The usage of the months `first` to `last` (`yyyy-mm`), each month's counters and gauge levels
+/// merged into one record. One query.
+async fn read_months(
+    app: &App,
+    pid: Uuid,
+    first: &str,
+    last: &str,
+) -> ApiResult<BTreeMap<String, UsageRecord>> {
+    let items = crate::store::query_all(
+        app.table.as_ref(),
+        crate::store::Query::partition(keys::profile_partition(pid))
+            .between(format!("USAGE#{first}"), format!("USAGE#{last}#~")),
+    )
+    .await?;
+    let mut months: BTreeMap<String, UsageRecord> = BTreeMap::new();
+    for item in items {
+        let record: UsageRecord = keys::from_item(item)?;
+        let month = months.entry(record.month.clone()).or_default();
+        month.month = record.month;
+        month.counts.extend(record.counts);
+    }
+    Ok(months)
 }
 
 fn last_day_value(record: &UsageRecord, service: Service) -> Option<i64> {
@@ -512,18 +552,13 @@ pub async fn statistics(
             "the range may cover at most {MAX_STATISTICS_DAYS} days"
         )));
     }
-    let first = format!("USAGE#{:04}-{:02}", start.year(), start.month());
-    let last = format!("USAGE#{:04}-{:02}", end.year(), end.month());
-    let items = crate::store::query_all(
-        app.table.as_ref(),
-        crate::store::Query::partition(keys::profile_partition(profile.pid)).between(first, last),
+    let months = read_months(
+        app,
+        profile.pid,
+        &format!("{:04}-{:02}", start.year(), start.month()),
+        &format!("{:04}-{:02}", end.year(), end.month()),
     )
     .await?;
-    let mut months: BTreeMap<String, UsageRecord> = BTreeMap::new();
-    for item in items {
-        let record: UsageRecord = keys::from_item(item)?;
-        months.insert(record.month.clone(), record);
-    }
     let today = app.now().date_naive();
     let mut series: BTreeMap<Service, Vec<Point>> = BTreeMap::new();
     let mut level: BTreeMap<Service, i64> = BTreeMap::new();
