@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde_json::{Value, json};
+use tenantry_tests::mailbox::{self, invitation_secret as secret_in};
 
 struct Server {
     child: Child,
@@ -118,7 +119,7 @@ impl Drop for Server {
 fn wait_for_mail(outbox: &Path, to: &str, count: usize) -> Vec<(PathBuf, String)> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let mail = tenantry_tests_mail(outbox, to);
+        let mail = mailbox::outbox_messages_to(outbox, to);
         if mail.len() >= count {
             return mail;
         }
@@ -129,35 +130,6 @@ fn wait_for_mail(outbox: &Path, to: &str, count: usize) -> Vec<(PathBuf, String)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn tenantry_tests_mail(outbox: &Path, to: &str) -> Vec<(PathBuf, String)> {
-    let Ok(entries) = std::fs::read_dir(outbox) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .filter_map(|p| std::fs::read_to_string(&p).ok().map(|text| (p, text)))
-        .filter(|(_, text)| {
-            text.lines()
-                .any(|l| l.to_ascii_lowercase().starts_with("to:") && l.contains(to))
-        })
-        .collect()
-}
-
-fn secret_in(text: &str) -> String {
-    let start = text
-        .find("tnyi_")
-        .unwrap_or_else(|| panic!("no invitation secret in {text}"));
-    text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect()
 }
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -275,7 +247,13 @@ async fn invite_email_accept_on_the_local_server() {
     assert_eq!(status, 200);
     assert!(team.to_string().contains("guest@example.com"));
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(tenantry_tests_mail(&outbox, "guest@example.com").len(), 1);
-    assert_eq!(tenantry_tests_mail(&outbox, "owner@example.com").len(), 1);
+    assert_eq!(
+        mailbox::outbox_messages_to(&outbox, "guest@example.com").len(),
+        1
+    );
+    assert_eq!(
+        mailbox::outbox_messages_to(&outbox, "owner@example.com").len(),
+        1
+    );
     server.stop();
 }

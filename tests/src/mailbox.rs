@@ -53,6 +53,17 @@ pub fn outbox_messages_to(dir: impl AsRef<Path>, to: &str) -> Vec<(PathBuf, Stri
         .collect()
 }
 
+/// The invitation link's secret (`tnyi_…`) in an e-mail's text.
+pub fn invitation_secret(text: &str) -> String {
+    let start = text
+        .find("tnyi_")
+        .unwrap_or_else(|| panic!("no invitation secret in {text}"));
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
+
 /// The first `http://` or `https://` link in `text` (an `.eml` file, a text body, …).
 pub fn find_link(text: &str) -> Option<String> {
     find_links(text).into_iter().next()

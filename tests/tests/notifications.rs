@@ -18,7 +18,7 @@ use shared::store::dynamo::DynamoTable;
 use shared::store::embedded::EmbeddedTable;
 use tenantry_tests::api::{Api, PASSWORD};
 use tenantry_tests::fixtures;
-use tenantry_tests::mailbox;
+use tenantry_tests::mailbox::{self, invitation_secret as secret_in};
 use tenantry_tests::world::{person, profile};
 
 enum Feed {
@@ -134,17 +134,6 @@ impl Setup {
             }
         }
     }
-}
-
-/// The link secret in an invitation e-mail.
-fn secret_in(text: &str) -> String {
-    let start = text
-        .find("tnyi_")
-        .unwrap_or_else(|| panic!("no invitation secret in {text}"));
-    text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
