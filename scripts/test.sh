@@ -276,6 +276,24 @@ setup_venv() {
 # ---------------------------------------------------------------------------------------------
 DDB_INDEX=""
 
+# Waits until `probe port` succeeds; fails loudly (with the end of the log) when the service
+# exits first or does not answer within the timeout.
+await_service() { # name index logfile port timeout-seconds poll-seconds probe
+    local name="$1" index="$2" logfile="$3" port="$4" timeout="$5" poll="$6" probe="$7"
+    local deadline=$((SECONDS + timeout))
+    until "$probe" "$port"; do
+        if ! service_alive "$index"; then
+            tail -n 40 "$logfile" >&2 || true
+            die "$name exited during start-up (log above: ${logfile#"$ROOT"/})"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 40 "$logfile" >&2 || true
+            die "$name did not answer on 127.0.0.1:$port within ${timeout}s"
+        fi
+        sleep "$poll"
+    done
+}
+
 ddb_answers() { # port: a ListTables that DynamoDB Local answers with a table list
     python3 - "$1" <<'PY'
 import json, sys, urllib.request
@@ -313,18 +331,7 @@ start_dynamodb_local() {
         -jar "$jar_dir/DynamoDBLocal.jar" -inMemory -sharedDb -disableTelemetry -port "$port"
     DDB_INDEX=$((${#SERVICE_PIDS[@]} - 1))
 
-    local deadline=$((SECONDS + DDB_START_TIMEOUT))
-    until ddb_answers "$port"; do
-        if ! service_alive "$DDB_INDEX"; then
-            tail -n 40 "$logfile" >&2 || true
-            die "DynamoDB Local exited during start-up (log above: ${logfile#"$ROOT"/})"
-        fi
-        if ((SECONDS >= deadline)); then
-            tail -n 40 "$logfile" >&2 || true
-            die "DynamoDB Local did not answer on 127.0.0.1:$port within ${DDB_START_TIMEOUT}s"
-        fi
-        sleep 0.5
-    done
+    await_service "DynamoDB Local" "$DDB_INDEX" "$logfile" "$port" "$DDB_START_TIMEOUT" 0.5 ddb_answers
     log "DynamoDB Local answers on 127.0.0.1:$port"
 
     export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
@@ -378,18 +385,7 @@ start_ses_local() {
         env -u SMTP_TRANSPORT node "$cli" --host 127.0.0.1 --port "$port"
     SES_INDEX=$((${#SERVICE_PIDS[@]} - 1))
 
-    local deadline=$((SECONDS + SES_START_TIMEOUT))
-    until ses_answers "$port"; do
-        if ! service_alive "$SES_INDEX"; then
-            tail -n 40 "$logfile" >&2 || true
-            die "the SES emulator exited during start-up (log above: ${logfile#"$ROOT"/})"
-        fi
-        if ((SECONDS >= deadline)); then
-            tail -n 40 "$logfile" >&2 || true
-            die "the SES emulator did not answer on 127.0.0.1:$port within ${SES_START_TIMEOUT}s"
-        fi
-        sleep 0.25
-    done
+    await_service "the SES emulator" "$SES_INDEX" "$logfile" "$port" "$SES_START_TIMEOUT" 0.25 ses_answers
     export SES_TEST_ENDPOINT="http://127.0.0.1:$port"
     log "SES v2 Local answers: SES_TEST_ENDPOINT=$SES_TEST_ENDPOINT"
 }
