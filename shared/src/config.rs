@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::domain::usage::{Amounts, Service};
+use crate::catalogue::{Amounts, Service};
 use crate::password::Cost;
 
 #[derive(Clone, Debug)]

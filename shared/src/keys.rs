@@ -5,15 +5,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::error::ApiError;
-use crate::store::{GSI1PK, GSI1SK, Item, Key};
+use crate::email::Email;
+use crate::store::{GSI1PK, GSI1SK, Item, Key, StoreError};
 
 pub fn account(aid: Uuid) -> Key {
     Key::new(format!("ACCOUNT#{aid}"), "ACCOUNT")
 }
 
-/// The claim that makes an e-mail unique; `email` must already be normalised.
-pub fn email_claim(email: &str) -> Key {
+/// The claim that makes an e-mail unique.
+pub fn email_claim(email: &Email) -> Key {
     Key::new(format!("EMAIL#{email}"), "EMAIL")
 }
 
@@ -45,10 +45,15 @@ pub fn token(digest: &str) -> Key {
 pub const MEMBER_PREFIX: &str = "MEMBER#";
 
 /// Serialises `value` into an item stored under `key`.
-pub fn to_item<T: Serialize>(key: &Key, value: &T) -> Result<Item, ApiError> {
+pub fn to_item<T: Serialize>(key: &Key, value: &T) -> Result<Item, StoreError> {
     let mut item = match serde_json::to_value(value) {
         Ok(serde_json::Value::Object(map)) => map,
-        _ => return Err(ApiError::Internal),
+        _ => {
+            return Err(StoreError::Invalid(format!(
+                "a record for {} / {} is not an object",
+                key.pk, key.sk
+            )));
+        }
     };
     item.insert("PK".into(), key.pk.clone().into());
     item.insert("SK".into(), key.sk.clone().into());
@@ -60,7 +65,7 @@ pub fn to_indexed_item<T: Serialize>(
     key: &Key,
     gsi1: (&str, &str),
     value: &T,
-) -> Result<Item, ApiError> {
+) -> Result<Item, StoreError> {
     let mut item = to_item(key, value)?;
     item.insert(GSI1PK.into(), gsi1.0.into());
     item.insert(GSI1SK.into(), gsi1.1.into());
@@ -68,13 +73,14 @@ pub fn to_indexed_item<T: Serialize>(
 }
 
 /// Reads a stored item back into its record type (the key attributes are not part of it).
-pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, ApiError> {
+pub fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
     for attr in ["PK", "SK", GSI1PK, GSI1SK] {
         item.remove(attr);
     }
     serde_json::from_value(serde_json::Value::Object(item)).map_err(|error| {
-        tracing::error!(%error, "a stored item does not match its record type");
-        ApiError::Internal
+        StoreError::Invalid(format!(
+            "a stored item does not match its record type: {error}"
+        ))
     })
 }
 
@@ -89,18 +95,28 @@ pub fn token_index_sk(tid: Uuid) -> String {
 }
 
 pub fn invitation(pid: Uuid, iid: Uuid) -> Key {
-    Key::new(profile_partition(pid), format!("INVITE#{iid}"))
+    Key::new(profile_partition(pid), invitation_sk(iid))
 }
 
 pub const INVITE_PREFIX: &str = "INVITE#";
 
+/// The sort key of an invitation, in its profile's partition and in the invitee's GSI1 list.
+pub fn invitation_sk(iid: Uuid) -> String {
+    format!("{INVITE_PREFIX}{iid}")
+}
+
+/// The sort keys from the first invitation to the last member of a profile (the team query).
+pub fn team_range() -> (String, String) {
+    (INVITE_PREFIX.to_owned(), format!("{MEMBER_PREFIX}~"))
+}
+
 /// The GSI1 partition of the invitations addressed to one (normalised) e-mail.
-pub fn invitee(email: &str) -> String {
+pub fn invitee(email: &Email) -> String {
     format!("INVITEE#{email}")
 }
 
 /// Marks the one pending invitation a profile may have for an e-mail.
-pub fn pending_invitation(pid: Uuid, email: &str) -> Key {
+pub fn pending_invitation(pid: Uuid, email: &Email) -> Key {
     Key::new(profile_partition(pid), format!("PENDING#{email}"))
 }
 
@@ -112,4 +128,50 @@ pub fn invitation_rate(pid: Uuid, hour: &str) -> Key {
 /// The sent-marker of one change record: written (with a condition) before its e-mail goes.
 pub fn notification_marker(event_id: &str) -> Key {
     Key::new(format!("NOTIFIED#{event_id}"), "NOTIFIED")
+}
+
+pub const USAGE_PREFIX: &str = "USAGE#";
+const LEVELS_SUFFIX: &str = "#LEVELS";
+
+/// A profile's usage item for one month (`yyyy-mm`): the monthly counters, per month and day.
+pub fn usage(pid: Uuid, month: &str) -> Key {
+    Key::new(profile_partition(pid), format!("{USAGE_PREFIX}{month}"))
+}
+
+/// A profile's gauge levels for one month (beside its usage item, so one query reads both).
+pub fn usage_levels(pid: Uuid, month: &str) -> Key {
+    Key::new(
+        profile_partition(pid),
+        format!("{USAGE_PREFIX}{month}{LEVELS_SUFFIX}"),
+    )
+}
+
+/// The sort keys of the usage items from month `first` to month `last`, both included.
+pub fn usage_range(first: &str, last: &str) -> (String, String) {
+    (
+        format!("{USAGE_PREFIX}{first}"),
+        format!("{USAGE_PREFIX}{last}#~"),
+    )
+}
+
+/// Whether `key` is a month's usage counters (not its gauge levels).
+pub fn is_usage_counters(key: &Key) -> bool {
+    key.sk.starts_with(USAGE_PREFIX) && !key.sk.ends_with(LEVELS_SUFFIX)
+}
+
+/// Whether `key` is a profile item.
+pub fn is_profile(key: &Key) -> bool {
+    key.sk == "PROFILE"
+}
+
+/// Whether `key` is a token item (a session, an API token, a link).
+pub fn is_token(key: &Key) -> bool {
+    key.pk.starts_with("TOKEN#")
+}
+
+/// The profile whose partition `key` lies in.
+pub fn profile_of(key: &Key) -> Option<Uuid> {
+    key.pk
+        .strip_prefix("PROFILE#")
+        .and_then(|id| Uuid::parse_str(id).ok())
 }

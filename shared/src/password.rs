@@ -1,13 +1,15 @@
 //! Passwords: the policy for new ones, argon2id hashing (at least the OWASP minimum
 //! m = 19 MiB, t = 2, p = 1), constant-time verification and re-hashing when parameters rise.
-//! Hashing runs on the blocking pool so it never stalls the async runtime.
+//! Hashing runs on the blocking pool so it never stalls the async runtime, a few at a time.
 
 use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::error::ApiError;
+use tokio::sync::Semaphore;
+
+use crate::refusal::{Decided, Refusal};
 
 pub const MIN_CHARS: usize = 8;
 pub const MAX_CHARS: usize = 128;
@@ -28,52 +30,81 @@ impl Cost {
         parallelism: 1,
     };
 
-    fn hasher(self) -> Result<Argon2<'static>, ApiError> {
+    fn hasher(self) -> Decided<Argon2<'static>> {
         let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|_| ApiError::Internal)?;
+            .map_err(|_| Refusal::Internal)?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 }
 
 /// Refuses a password that breaks the policy: 8 to 128 characters (any characters, never
 /// truncated) and not on the list of common passwords.
-pub fn check_policy(password: &str) -> Result<(), ApiError> {
+pub fn check_policy(password: &str) -> Decided<()> {
+    check_policy_of("password", password)
+}
+
+/// The same, naming `field` in the refusal.
+pub fn check_policy_of(field: &str, password: &str) -> Decided<()> {
     let chars = password.chars().count();
     if chars < MIN_CHARS {
-        return Err(ApiError::Validation(format!(
-            "password: at least {MIN_CHARS} characters are needed"
-        )));
+        return Err(Refusal::invalid(
+            field,
+            format!("at least {MIN_CHARS} characters are needed"),
+        ));
     }
     if chars > MAX_CHARS {
-        return Err(ApiError::Validation(format!(
-            "password: at most {MAX_CHARS} characters are allowed"
-        )));
+        return Err(Refusal::invalid(
+            field,
+            format!("at most {MAX_CHARS} characters are allowed"),
+        ));
     }
     if passwords::analyzer::is_common_password(password)
         || passwords::analyzer::is_common_password(password.to_lowercase())
     {
-        return Err(ApiError::Validation(
-            "password: this password is too common, choose another".into(),
+        return Err(Refusal::invalid(
+            field,
+            "this password is too common, choose another",
         ));
     }
     Ok(())
 }
 
-/// Hashes `password` with `cost`, on the blocking pool.
-pub async fn hash(password: String, cost: Cost) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_now(&password, cost))
-        .await
-        .map_err(|_| ApiError::Internal)?
+/// At most this many hashes or verifications run at once per process; more wait their turn, so
+/// a flood of logins queues instead of holding a 19 MiB buffer each.
+fn hashing_slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Semaphore::new(cores.clamp(2, 8))
+    })
 }
 
-fn hash_now(password: &str, cost: Cost) -> Result<String, ApiError> {
+/// Runs one argon2 computation on the blocking pool once a slot is free.
+async fn on_a_slot<T: Send + 'static>(
+    work: impl FnOnce() -> Decided<T> + Send + 'static,
+) -> Decided<T> {
+    let _slot = hashing_slots()
+        .acquire()
+        .await
+        .map_err(|_| Refusal::Internal)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| Refusal::Internal)?
+}
+
+/// Hashes `password` with `cost`, on the blocking pool.
+pub async fn hash(password: String, cost: Cost) -> Decided<String> {
+    on_a_slot(move || hash_now(&password, cost)).await
+}
+
+fn hash_now(password: &str, cost: Cost) -> Decided<String> {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|_| ApiError::Internal)?;
-    let salt = SaltString::encode_b64(&salt).map_err(|_| ApiError::Internal)?;
+    getrandom::fill(&mut salt).map_err(|_| Refusal::Internal)?;
+    let salt = SaltString::encode_b64(&salt).map_err(|_| Refusal::Internal)?;
     let hash = cost
         .hasher()?
         .hash_password(password.as_bytes(), &salt)
-        .map_err(|_| ApiError::Internal)?;
+        .map_err(|_| Refusal::Internal)?;
     Ok(hash.to_string())
 }
 
@@ -87,14 +118,12 @@ pub enum Verdict {
 }
 
 /// Verifies `password` against `stored` (constant time), on the blocking pool.
-pub async fn verify(password: String, stored: String, cost: Cost) -> Result<Verdict, ApiError> {
-    tokio::task::spawn_blocking(move || verify_now(&password, &stored, cost))
-        .await
-        .map_err(|_| ApiError::Internal)?
+pub async fn verify(password: String, stored: String, cost: Cost) -> Decided<Verdict> {
+    on_a_slot(move || verify_now(&password, &stored, cost)).await
 }
 
-fn verify_now(password: &str, stored: &str, cost: Cost) -> Result<Verdict, ApiError> {
-    let parsed = PasswordHash::new(stored).map_err(|_| ApiError::Internal)?;
+fn verify_now(password: &str, stored: &str, cost: Cost) -> Decided<Verdict> {
+    let parsed = PasswordHash::new(stored).map_err(|_| Refusal::Internal)?;
     if Argon2::default()
         .verify_password(password.as_bytes(), &parsed)
         .is_err()
@@ -119,7 +148,7 @@ fn verify_now(password: &str, stored: &str, cost: Cost) -> Result<Verdict, ApiEr
 
 /// Spends the time of one verification for a login whose e-mail is unknown, so the answer
 /// takes about as long as for a wrong password.
-pub async fn verify_dummy(password: String, cost: Cost) -> Result<(), ApiError> {
+pub async fn verify_dummy(password: String, cost: Cost) -> Decided<()> {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let stored = match DUMMY.get() {
         Some(stored) => stored.clone(),

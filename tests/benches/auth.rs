@@ -3,11 +3,11 @@
 //!
 //! `cargo bench -p tenantry-tests --bench auth`; the figures are in BENCHMARKS.md.
 //!
-//! - `authenticate_session`: `auth::authenticate` with a valid session token: prefix and
+//! - `authenticate_session`: `access::authenticate` with a valid session token: prefix and
 //!   checksum check, SHA-256 digest, one GetItem of the token item (a `redb` read transaction
 //!   on tokio's blocking pool), JSON decoding of the record, expiry check;
 //! - `parse_and_digest`: the same secret through `secrets::parse` and `secrets::digest` only;
-//! - `refuse_mistyped`: `auth::authenticate` with a token one character off: refused by its
+//! - `refuse_mistyped`: `access::authenticate` with a token one character off: refused by its
 //!   checksum, without reading the store.
 
 use std::hint::black_box;
@@ -16,9 +16,10 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::app::App;
-use shared::auth::{self, Principal};
 use shared::config::Config;
-use shared::domain::accounts;
+use shared::domain::access::{self as auth, Principal};
+use shared::domain::{accounts, credentials};
+use shared::email::Email;
 use shared::secrets;
 use tokio::runtime::Runtime;
 
@@ -34,13 +35,17 @@ fn runtime() -> Runtime {
 async fn session(app: &App) -> String {
     let (account, _) = accounts::create_account(
         app,
-        format!("bench-{}@example.com", uuid::Uuid::now_v7().simple()),
+        Email::parse(&format!(
+            "bench-{}@example.com",
+            uuid::Uuid::now_v7().simple()
+        ))
+        .expect("an address"),
         "Bench".to_owned(),
         "not-a-hash: never verified in this bench".to_owned(),
     )
     .await
     .expect("create account");
-    accounts::open_session(app, account.aid)
+    credentials::open_session(app, account.aid)
         .await
         .expect("session")
         .token
@@ -61,11 +66,11 @@ fn token_verification(c: &mut Criterion) {
         Config::default(),
     );
     let token = rt.block_on(session(&app));
-    let header = format!("Bearer {token}");
-    let typo = format!("Bearer {}", mistyped(&token));
+    let header = token.clone();
+    let typo = mistyped(&token);
     // What each bench does succeeds (or is refused) as intended.
     let principal = rt
-        .block_on(auth::authenticate(&app, Some(&header)))
+        .block_on(auth::authenticate(&app, &header))
         .expect("a valid session");
     assert!(matches!(principal, Principal::Account { .. }));
     assert!(secrets::parse(&mistyped(&token)).is_none());
@@ -77,7 +82,7 @@ fn token_verification(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5));
     group.bench_function("authenticate_session", |b| {
         b.to_async(&rt).iter(|| async {
-            auth::authenticate(black_box(&app), black_box(Some(header.as_str())))
+            auth::authenticate(black_box(&app), black_box(header.as_str()))
                 .await
                 .expect("a valid session")
         })
@@ -90,7 +95,7 @@ fn token_verification(c: &mut Criterion) {
     });
     group.bench_function("refuse_mistyped", |b| {
         b.to_async(&rt).iter(|| async {
-            auth::authenticate(black_box(&app), black_box(Some(typo.as_str())))
+            auth::authenticate(black_box(&app), black_box(typo.as_str()))
                 .await
                 .expect_err("a mistyped token")
         })

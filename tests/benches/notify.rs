@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use shared::app::App;
-use shared::auth::{Principal, ProfileCaller};
 use shared::config::Config;
 use shared::domain::Role;
+use shared::domain::access::{Principal, ProfileCaller};
 use shared::domain::accounts;
 use shared::domain::records::AccountRecord;
 use shared::domain::{profiles, team, usage};
@@ -60,7 +60,11 @@ fn runtime() -> Runtime {
 async fn account(app: &App, label: &str) -> (AccountRecord, uuid::Uuid) {
     let (account, first) = accounts::create_account(
         app,
-        format!("{label}-{}@example.com", uuid::Uuid::now_v7().simple()),
+        shared::email::Email::parse(&format!(
+            "{label}-{}@example.com",
+            uuid::Uuid::now_v7().simple()
+        ))
+        .expect("an address"),
         label.to_owned(),
         "not-a-hash: never verified in this bench".to_owned(),
     )
@@ -127,7 +131,7 @@ impl Bench {
         self.rt.block_on(async move {
             let (holder, _) = account(&app, "sessions").await;
             for _ in 0..N {
-                accounts::open_session(&app, holder.aid)
+                shared::domain::credentials::open_session(&app, holder.aid)
                     .await
                     .expect("session");
             }
@@ -203,7 +207,7 @@ fn handler_per_record(c: &mut Criterion) {
     let invitees: Vec<String> = bench.rt.block_on(async move {
         let mut emails = Vec::with_capacity(N);
         for _ in 0..N {
-            emails.push(account(&app, "invitee").await.0.email);
+            emails.push(account(&app, "invitee").await.0.email.to_string());
         }
         emails
     });

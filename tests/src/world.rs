@@ -5,9 +5,11 @@
 use std::sync::OnceLock;
 
 use shared::domain::Role;
-use shared::domain::accounts::{self, membership_writes};
+use shared::domain::access::{Principal, ProfileCaller};
 use shared::domain::records::Permission;
 use shared::domain::tokens;
+use shared::domain::{accounts, credentials, membership};
+use shared::email::Email;
 use shared::keys;
 use shared::store::{Item, Key, Query, query_all};
 use uuid::Uuid;
@@ -89,19 +91,19 @@ fn unique_email(label: &str) -> String {
 pub async fn person(api: &Api, label: &str) -> (Person, Uuid) {
     let (account, first) = accounts::create_account(
         &api.app,
-        unique_email(label),
+        Email::parse(&unique_email(label)).expect("an address"),
         label.to_owned(),
         password_hash().await,
     )
     .await
     .expect("create account");
-    let session = accounts::open_session(&api.app, account.aid)
+    let session = credentials::open_session(&api.app, account.aid)
         .await
         .expect("session");
     (
         Person {
             aid: account.aid,
-            email: account.email,
+            email: account.email.to_string(),
             session: session.token,
         },
         first.profile.pid,
@@ -110,14 +112,11 @@ pub async fn person(api: &Api, label: &str) -> (Person, Uuid) {
 
 /// `owner` cleared for its own `profile`, as the authorization layer would hand it to the
 /// domain (for calling domain functions directly).
-pub fn owner_of(
-    owner: &Person,
-    profile: shared::domain::records::ProfileRecord,
-) -> shared::auth::ProfileCaller {
-    shared::auth::ProfileCaller {
+pub fn owner_of(owner: &Person, profile: shared::domain::records::ProfileRecord) -> ProfileCaller {
+    ProfileCaller {
         pid: profile.pid,
         role: Role::Owner,
-        principal: shared::auth::Principal::Account {
+        principal: Principal::Account {
             aid: owner.aid,
             token_digest: String::new(),
         },
@@ -127,12 +126,15 @@ pub fn owner_of(
 
 /// Makes `who` a member of `owner`'s profile `pid` with `role`.
 pub async fn join(api: &Api, pid: Uuid, who: &Person, role: Role) {
-    let account = accounts::load(&api.app, who.aid).await.expect("account");
+    let account = credentials::load(&api.app, who.aid).await.expect("account");
     let profile = shared::domain::profiles::get(&api.app, pid)
         .await
         .expect("profile");
-    let writes = membership_writes(&account, &profile, role, api.app.now()).expect("writes");
-    api.app.table.transact(writes.to_vec()).await.expect("join");
+    membership::joining_writes(&account, &profile, role, api.app.now())
+        .expect("writes")
+        .commit(api.app.table.as_ref())
+        .await
+        .expect("join");
 }
 
 /// A new profile owned by `owner`.

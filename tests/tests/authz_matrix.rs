@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::Method;
 use serde_json::{Value, json};
-use shared::auth::Access;
+use shared::domain::access::Access;
 use tenantry_tests::api::{Api, PASSWORD};
 use tenantry_tests::world::{PRINCIPALS, World};
 use tokio::sync::Semaphore;

@@ -534,7 +534,7 @@ fn gauge_tracks_items(table: TableFixture) {
                             .await
                             {
                                 Ok((token, _)) => live.push(token.tid),
-                                Err(shared::error::ApiError::LimitReached { .. }) => {}
+                                Err(shared::refusal::Refusal::LimitReached { .. }) => {}
                                 Err(other) => panic!("create: {other:?}"),
                             }
                         } else {

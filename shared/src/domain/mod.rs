@@ -1,12 +1,18 @@
-//! Business rules, written once and free of AWS types: the handlers of every function and the
-//! local server call these.
+//! Business rules, written once and free of AWS and web types: the handlers of every function,
+//! the notifications handler and the local server call these. Every rule answers with a value
+//! or a [`Refusal`](crate::refusal::Refusal).
 
+pub mod access;
 pub mod accounts;
+pub mod billing;
+pub mod credentials;
+pub mod membership;
 pub mod profiles;
 pub mod records;
 pub mod team;
 pub mod tokens;
+pub mod tx;
 pub mod usage;
 pub mod validate;
 
-pub use records::Role;
+pub use access::{Permission, Role};

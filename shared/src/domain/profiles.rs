@@ -2,32 +2,34 @@
 
 use uuid::Uuid;
 
-use super::accounts;
+use super::credentials;
+use super::membership;
 use super::records::{
     AccountRecord, InvitationRecord, MemberRecord, MembershipRecord, ProfileRecord, Role,
 };
-use super::usage::{self, Amounts, Service};
+use super::tx::Tx;
+use super::usage::allocation::{self, ALLOCATION_TRIES};
 use super::validate;
 use crate::app::App;
-use crate::error::{ApiError, ApiResult};
+use crate::catalogue::{Amounts, Service};
 use crate::keys;
-use crate::store::{
-    Condition, Key, MAX_TRANSACTION_WRITES, Query, StoreError, Update, Write, query_all,
-};
+use crate::refusal::{Decided, Refusal};
+use crate::store::{Condition, Key, MAX_TRANSACTION_WRITES, Query, Update, Write, query_all};
 
 /// The writes that create `profile` owned by `owner` (the profile and both membership items).
-pub fn creation_writes(owner: &AccountRecord, profile: &ProfileRecord) -> ApiResult<Vec<Write>> {
-    let mut writes = vec![Write::put_new(keys::to_item(
+pub fn creation_writes(owner: &AccountRecord, profile: &ProfileRecord) -> Decided<Tx> {
+    let mut tx = Tx::new();
+    tx.add(Write::put_new(keys::to_item(
         &keys::profile(profile.pid),
         profile,
-    )?)];
-    writes.extend(accounts::membership_writes(
+    )?))
+    .append(membership::joining_writes(
         owner,
         profile,
         Role::Owner,
         profile.created_at,
     )?);
-    Ok(writes)
+    Ok(tx)
 }
 
 /// A profile as seen by one caller.
@@ -46,7 +48,7 @@ pub fn new_profile(
     logo_url: Option<String>,
 ) -> ProfileView {
     let (given, short) =
-        usage::included_allocation(&app.config.included, &owner.pool(), &owner.allocated());
+        allocation::included_allocation(&app.config.included, &owner.pool(), &owner.allocated());
     let mut profile = ProfileRecord {
         pid: Uuid::now_v7(),
         name,
@@ -55,7 +57,7 @@ pub fn new_profile(
         created_at: app.now(),
         meters: Default::default(),
     };
-    usage::write_amounts(&mut profile.meters, &given, Service::limit_attr);
+    given.write(&mut profile.meters, Service::limit_attr);
     ProfileView {
         profile,
         role: Role::Owner,
@@ -68,47 +70,42 @@ pub async fn create(
     aid: Uuid,
     name: &str,
     logo_url: Option<&str>,
-) -> ApiResult<ProfileView> {
+) -> Decided<ProfileView> {
     let name = validate::name("name", name)?;
     let logo_url = logo_url
         .map(|url| validate::http_url("logo_url", url))
         .transpose()?;
-    for _ in 0..usage::ALLOCATION_TRIES {
-        let owner = accounts::load(app, aid).await?;
+    for _ in 0..ALLOCATION_TRIES {
+        let owner = credentials::load(app, aid).await?;
         let view = new_profile(app, &owner, name.clone(), logo_url.clone());
         let given = view.profile.limits();
-        let mut writes = creation_writes(&owner, &view.profile)?;
-        writes.push(Write::Update {
-            key: keys::account(aid),
-            update: usage::allocation_update(&given).add("profile_count", 1),
-            condition: Some(usage::allocation_condition(&owner.pool(), &given)),
-        });
-        match app.table.transact(writes).await {
+        let mut tx = creation_writes(&owner, &view.profile)?;
+        tx.add(allocation::allocation_write(
+            &owner,
+            &given,
+            Update::new().add("profile_count", 1),
+        ));
+        match tx.commit(app.table.as_ref()).await {
             Ok(()) => return Ok(view),
             // Another allocation took from the pool meanwhile: read it again.
-            Err(StoreError::TransactionCancelled { failed }) if failed.contains(&3) => continue,
-            Err(error) => return Err(error.into()),
+            Err(Refusal::Contended(_)) => continue,
+            Err(refusal) => return Err(refusal),
         }
     }
-    Err(ApiError::Conflict(
+    Err(Refusal::Conflict(
         "the account's pool kept changing; try again".into(),
     ))
 }
 
 /// The profiles `aid` owns or belongs to, each with its role: one query.
-pub async fn list(app: &App, aid: Uuid) -> ApiResult<Vec<MembershipRecord>> {
-    let items = query_all(
-        app.table.as_ref(),
-        Query::partition(keys::account_partition(aid)).prefix(keys::MEMBER_PREFIX),
-    )
-    .await?;
-    items.into_iter().map(keys::from_item).collect()
+pub async fn list(app: &App, aid: Uuid) -> Decided<Vec<MembershipRecord>> {
+    membership::profiles_of(app, aid).await
 }
 
-pub async fn get(app: &App, pid: Uuid) -> ApiResult<ProfileRecord> {
+pub async fn get(app: &App, pid: Uuid) -> Decided<ProfileRecord> {
     match app.table.get(&keys::profile(pid)).await? {
-        Some(item) => keys::from_item(item),
-        None => Err(ApiError::not_found()),
+        Some(item) => Ok(keys::from_item(item)?),
+        None => Err(Refusal::not_found()),
     }
 }
 
@@ -124,7 +121,7 @@ pub async fn update(
     app: &App,
     current: &ProfileRecord,
     changes: ProfileChanges,
-) -> ApiResult<ProfileRecord> {
+) -> Decided<ProfileRecord> {
     let pid = current.pid;
     let name = changes
         .name
@@ -144,7 +141,7 @@ pub async fn update(
         copy = copy.set("profile_name", name.clone());
     }
     if let Some(logo_url) = &logo_url {
-        let value = serde_json::to_value(logo_url).map_err(|_| ApiError::Internal)?;
+        let value = serde_json::to_value(logo_url).map_err(|_| Refusal::Internal)?;
         update = update.set("logo_url", value.clone());
         copy = copy.set("logo_url", value);
     }
@@ -153,29 +150,31 @@ pub async fn update(
     }
     let members = team(app, pid).await?;
     if members.len() + 1 > MAX_TRANSACTION_WRITES {
-        return Err(ApiError::Conflict(
+        return Err(Refusal::Conflict(
             "the team is too large to rename at once".into(),
         ));
     }
-    let mut writes = vec![Write::Update {
-        key: keys::profile(pid),
-        update,
-        condition: Some(Condition::Exists),
-    }];
-    writes.extend(members.iter().map(|member| Write::Update {
-        key: keys::account_member(member.aid, pid),
-        update: copy.clone(),
-        condition: Some(Condition::Exists),
-    }));
-    match app.table.transact(writes).await {
-        Ok(()) => {}
-        Err(StoreError::TransactionCancelled { .. }) => {
-            return Err(ApiError::Conflict(
-                "the profile changed meanwhile; try again".into(),
-            ));
-        }
-        Err(error) => return Err(error.into()),
+    let changed = Refusal::Conflict("the profile changed meanwhile; try again".into());
+    let mut tx = Tx::new();
+    tx.add_or(
+        Write::Update {
+            key: keys::profile(pid),
+            update,
+            condition: Some(Condition::Exists),
+        },
+        changed.clone(),
+    );
+    for member in &members {
+        tx.add_or(
+            Write::Update {
+                key: keys::account_member(member.aid, pid),
+                update: copy.clone(),
+                condition: Some(Condition::Exists),
+            },
+            changed.clone(),
+        );
     }
+    tx.commit(app.table.as_ref()).await?;
     let mut updated = current.clone();
     if let Some(name) = name {
         updated.name = name;
@@ -187,13 +186,8 @@ pub async fn update(
 }
 
 /// The profile's members (one query).
-pub async fn team(app: &App, pid: Uuid) -> ApiResult<Vec<MemberRecord>> {
-    let items = query_all(
-        app.table.as_ref(),
-        Query::partition(keys::profile_partition(pid)).prefix(keys::MEMBER_PREFIX),
-    )
-    .await?;
-    items.into_iter().map(keys::from_item).collect()
+pub async fn team(app: &App, pid: Uuid) -> Decided<Vec<MemberRecord>> {
+    membership::members_of(app, pid).await
 }
 
 /// Deletes the profile and everything under it, once the owner re-entered the password. The
@@ -203,10 +197,10 @@ pub async fn delete(
     owner: Uuid,
     profile: &ProfileRecord,
     password: &str,
-) -> ApiResult<()> {
+) -> Decided<()> {
     let pid = profile.pid;
-    let account = accounts::load(app, owner).await?;
-    accounts::check_password(app, &account, password).await?;
+    let account = credentials::load(app, owner).await?;
+    credentials::check_password(app, &account, password).await?;
     // First the profile itself, guarded (by its owner, and by its limits being the ones given
     // back to the pool): from this write on it no longer exists for anyone.
     let limits = profile.limits();
@@ -220,33 +214,29 @@ pub async fn delete(
     for service in Service::ALL {
         back.set(service, -limits.get(service));
     }
-    let writes = vec![
+    let mut tx = Tx::new();
+    tx.add_or(
         Write::Delete {
             key: keys::profile(pid),
             condition: Some(Condition::All(unchanged)),
         },
+        Refusal::not_found(),
+    )
+    .add_or(
         Write::Update {
             key: keys::account(owner),
-            update: usage::allocation_update(&back).add("profile_count", -1),
+            update: allocation::allocation_update(&back).add("profile_count", -1),
             condition: Some(Condition::AtLeast("profile_count".into(), 2)),
         },
-    ];
-    match app.table.transact(writes).await {
-        Ok(()) => {}
-        Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
-            return Err(ApiError::Conflict(
-                "the last profile of an account cannot be deleted".into(),
-            ));
-        }
-        Err(StoreError::TransactionCancelled { .. }) => return Err(ApiError::not_found()),
-        Err(error) => return Err(error.into()),
-    }
+        Refusal::Conflict("the last profile of an account cannot be deleted".into()),
+    );
+    tx.commit(app.table.as_ref()).await?;
     purge(app, pid).await
 }
 
 /// Removes every item that belongs to a deleted profile: its whole partition, and what lives
 /// outside it (each member's account-side membership, the profile's API tokens).
-pub async fn purge(app: &App, pid: Uuid) -> ApiResult<()> {
+pub async fn purge(app: &App, pid: Uuid) -> Decided<()> {
     let items = query_all(
         app.table.as_ref(),
         Query::partition(keys::profile_partition(pid)),

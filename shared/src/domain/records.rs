@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::usage::{Amounts, Metering, Service, read_amounts};
+use crate::catalogue::{Amounts, Metering, Service};
+use crate::email::Email;
 
 /// A member's role on a profile. Ordered by power: member < admin < owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -17,10 +18,22 @@ pub enum Role {
     Owner,
 }
 
+/// What a token may do on its profile, on top of its creator's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    /// Safe methods only (GET, HEAD), outside team, tokens and limits.
+    Read,
+    /// Anything but team, tokens, limits and deleting the profile.
+    Write,
+    /// Everything its creator may do.
+    Full,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AccountRecord {
     pub aid: Uuid,
-    pub email: String,
+    pub email: Email,
     pub name: String,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
@@ -39,10 +52,10 @@ pub struct AccountRecord {
 
 impl AccountRecord {
     pub fn pool(&self) -> Amounts {
-        read_amounts(&self.meters, Service::pool_attr)
+        Amounts::read(&self.meters, Service::pool_attr)
     }
     pub fn allocated(&self) -> Amounts {
-        read_amounts(&self.meters, Service::alloc_attr)
+        Amounts::read(&self.meters, Service::alloc_attr)
     }
 }
 
@@ -66,7 +79,7 @@ pub struct ProfileRecord {
 
 impl ProfileRecord {
     pub fn limits(&self) -> Amounts {
-        read_amounts(&self.meters, Service::limit_attr)
+        Amounts::read(&self.meters, Service::limit_attr)
     }
     pub fn limit(&self, service: Service) -> i64 {
         self.meters.get(&service.limit_attr()).copied().unwrap_or(0)
@@ -95,7 +108,7 @@ pub struct MemberRecord {
     pub pid: Uuid,
     pub aid: Uuid,
     pub role: Role,
-    pub email: String,
+    pub email: Email,
     pub name: String,
     pub joined_at: DateTime<Utc>,
 }
@@ -111,18 +124,6 @@ pub struct MembershipRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logo_url: Option<String>,
     pub joined_at: DateTime<Utc>,
-}
-
-/// What a token may do on its profile, on top of its creator's role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Permission {
-    /// Safe methods only (GET, HEAD), outside team, tokens and limits.
-    Read,
-    /// Anything but team, tokens, limits and deleting the profile.
-    Write,
-    /// Everything its creator may do.
-    Full,
 }
 
 /// A login session or a profile's API token, stored under the SHA-256 of its secret
@@ -164,8 +165,8 @@ pub struct InvitationRecord {
     pub iid: Uuid,
     pub pid: Uuid,
     pub profile_name: String,
-    /// The invitee's normalised e-mail and account.
-    pub email: String,
+    /// The invitee's e-mail and account.
+    pub email: Email,
     pub invitee: Uuid,
     pub role: Role,
     pub invited_by: Uuid,

@@ -5,16 +5,18 @@
 use chrono::{DateTime, Months, Utc};
 use uuid::Uuid;
 
-use super::accounts;
+use super::access::ProfileCaller;
+use super::credentials;
 use super::records::{ApiTokenRecord, Permission, ProfileRecord, Role, TokenRecord};
-use super::usage::{self, Service};
+use super::tx::Tx;
+use super::usage;
 use super::validate;
 use crate::app::App;
-use crate::auth::ProfileCaller;
-use crate::error::{ApiError, ApiResult};
+use crate::catalogue::Service;
 use crate::keys;
+use crate::refusal::{Decided, Refusal};
 use crate::secrets::{self, SecretKind};
-use crate::store::{Condition, Key, Query, StoreError, Write, query_all, query_first};
+use crate::store::{Condition, Key, Query, Write, query_all, query_first};
 
 /// When a new token expires, as the client asked.
 pub enum Expiry {
@@ -31,36 +33,50 @@ pub struct NewToken {
     pub password: String,
 }
 
+impl Expiry {
+    /// The body field the client gave it in.
+    fn field(&self) -> &'static str {
+        match self {
+            Expiry::At(_) => "expires_at",
+            Expiry::In(_) => "expires_in",
+        }
+    }
+}
+
 /// The longest a token may be issued for (except `never`).
 const MAX_YEARS: u32 = 10;
 
 /// The expiry time `expiry` names, counted from `now`; `None` for a token that never expires.
-pub fn expires_at(expiry: &Expiry, now: DateTime<Utc>) -> ApiResult<Option<DateTime<Utc>>> {
-    let bad = |detail: String| ApiError::Validation(detail);
+pub fn expires_at(expiry: &Expiry, now: DateTime<Utc>) -> Decided<Option<DateTime<Utc>>> {
+    let bad = |field: &str, detail: String| Refusal::invalid(field, detail);
     let latest = now
         .checked_add_months(Months::new(12 * MAX_YEARS))
-        .ok_or(ApiError::Internal)?;
+        .ok_or(Refusal::Internal)?;
     let at = match expiry {
         Expiry::At(text) if text.trim().eq_ignore_ascii_case("never") => return Ok(None),
         Expiry::In(text) if text.trim().eq_ignore_ascii_case("never") => return Ok(None),
         Expiry::At(text) => DateTime::parse_from_rfc3339(text.trim())
-            .map_err(|_| bad(format!("expires_at: `{text}` is not an RFC 3339 time")))?
+            .map_err(|_| bad("expires_at", format!("`{text}` is not an RFC 3339 time")))?
             .with_timezone(&Utc),
         Expiry::In(text) => {
             let mut words = text.split_whitespace();
             let (Some(count), Some(unit), None) = (words.next(), words.next(), words.next()) else {
-                return Err(bad(format!(
-                    "expires_in: `{text}` should read like \"3 hours\", \"1 day\", \"2 weeks\", \"1 month\", \"1 year\" or \"never\""
-                )));
+                return Err(bad(
+                    "expires_in",
+                    format!(
+                        "`{text}` should read like \"3 hours\", \"1 day\", \"2 weeks\", \"1 month\", \"1 year\" or \"never\""
+                    ),
+                ));
             };
             let count: u32 = count
                 .parse()
                 .ok()
                 .filter(|count| *count > 0)
                 .ok_or_else(|| {
-                    bad(format!(
-                        "expires_in: `{count}` is not a positive whole number"
-                    ))
+                    bad(
+                        "expires_in",
+                        format!("`{count}` is not a positive whole number"),
+                    )
                 })?;
             let unit = unit.to_ascii_lowercase();
             let unit = unit.strip_suffix('s').unwrap_or(&unit);
@@ -75,21 +91,28 @@ pub fn expires_at(expiry: &Expiry, now: DateTime<Utc>) -> ApiResult<Option<DateT
                     .checked_mul(12)
                     .and_then(|m| now.checked_add_months(Months::new(m))),
                 _ => {
-                    return Err(bad(format!(
-                        "expires_in: unknown unit `{unit}` (minutes, hours, days, weeks, months, years)"
-                    )));
+                    return Err(bad(
+                        "expires_in",
+                        format!(
+                            "unknown unit `{unit}` (minutes, hours, days, weeks, months, years)"
+                        ),
+                    ));
                 }
             }
-            .ok_or_else(|| bad("expires_in: too far ahead".into()))?
+            .ok_or_else(|| bad("expires_in", "too far ahead".into()))?
         }
     };
     if at <= now {
-        return Err(bad("the expiry must be in the future".into()));
+        return Err(bad(
+            expiry.field(),
+            "the expiry must be in the future".into(),
+        ));
     }
     if at > latest {
-        return Err(bad(format!(
-            "a token can be issued for at most {MAX_YEARS} years (or \"never\")"
-        )));
+        return Err(bad(
+            expiry.field(),
+            format!("a token can be issued for at most {MAX_YEARS} years (or \"never\")"),
+        ));
     }
     Ok(Some(at))
 }
@@ -100,13 +123,13 @@ pub async fn issue(
     app: &App,
     caller: &ProfileCaller,
     input: NewToken,
-) -> ApiResult<(ApiTokenRecord, String)> {
+) -> Decided<(ApiTokenRecord, String)> {
     let name = validate::name("name", &input.name)?;
     let now = app.now();
     let expires_at = expires_at(&input.expiry, now)?;
     let aid = caller.principal.account_id();
-    let account = accounts::load(app, aid).await?;
-    accounts::check_password(app, &account, &input.password).await?;
+    let account = credentials::load(app, aid).await?;
+    credentials::check_password(app, &account, &input.password).await?;
 
     create(
         app,
@@ -129,11 +152,11 @@ pub async fn create(
     name: String,
     permission: Permission,
     expires_at: Option<DateTime<Utc>>,
-) -> ApiResult<(ApiTokenRecord, String)> {
+) -> Decided<(ApiTokenRecord, String)> {
     let pid = profile.pid;
     let now = app.now();
     let gauge = usage::gauge_writes(profile, Service::Tokens, 1, now)?;
-    let secret = secrets::generate(SecretKind::ProfileToken).map_err(|_| ApiError::Internal)?;
+    let secret = secrets::generate(SecretKind::ProfileToken).map_err(|_| Refusal::Internal)?;
     let record = ApiTokenRecord {
         tid: Uuid::now_v7(),
         pid,
@@ -154,20 +177,15 @@ pub async fn create(
         ),
         &TokenRecord::Profile(record.clone()),
     )?;
-    let mut writes = vec![Write::put_new(item)];
-    writes.extend(gauge);
-    match app.table.transact(writes).await {
-        Ok(()) => Ok((record, secret)),
-        Err(StoreError::TransactionCancelled { failed }) if failed.contains(&1) => {
-            Err(usage::limit_reached(Service::Tokens, now))
-        }
-        Err(error) => Err(error.into()),
-    }
+    let mut tx = Tx::new();
+    tx.add(Write::put_new(item)).append(gauge);
+    tx.commit(app.table.as_ref()).await?;
+    Ok((record, secret))
 }
 
 /// The profile's tokens the caller may see: all of them for the owner and admins, their own
 /// for members. One query.
-pub async fn list(app: &App, caller: &ProfileCaller) -> ApiResult<Vec<ApiTokenRecord>> {
+pub async fn list(app: &App, caller: &ProfileCaller) -> Decided<Vec<ApiTokenRecord>> {
     let items = query_all(
         app.table.as_ref(),
         Query::gsi1(keys::profile_tokens(caller.pid)),
@@ -189,31 +207,32 @@ fn sees(caller: &ProfileCaller, token: &ApiTokenRecord) -> bool {
 }
 
 /// Revokes a token; from the next request on it is refused. Members may revoke only their own.
-pub async fn revoke(app: &App, caller: &ProfileCaller, tid: Uuid) -> ApiResult<()> {
+pub async fn revoke(app: &App, caller: &ProfileCaller, tid: Uuid) -> Decided<()> {
     let item = query_first(
         app.table.as_ref(),
         Query::gsi1(keys::profile_tokens(caller.pid)).prefix(keys::token_index_sk(tid)),
     )
     .await?
-    .ok_or_else(ApiError::not_found)?;
-    let key = Key::of(&item).ok_or(ApiError::Internal)?;
+    .ok_or_else(Refusal::not_found)?;
+    let key = Key::of(&item).ok_or(Refusal::Internal)?;
     let TokenRecord::Profile(token) = keys::from_item(item)? else {
-        return Err(ApiError::not_found());
+        return Err(Refusal::not_found());
     };
     if !sees(caller, &token) {
-        return Err(ApiError::not_found());
+        return Err(Refusal::not_found());
     }
-    let mut writes = vec![Write::delete(key).when(Condition::Exists)];
-    writes.extend(usage::gauge_writes(
-        &caller.profile,
-        Service::Tokens,
-        -1,
-        app.now(),
-    )?);
-    match app.table.transact(writes).await {
-        Ok(()) => Ok(()),
+    let gone = Refusal::NotFound("the token was revoked meanwhile".into());
+    let mut tx = Tx::new();
+    tx.add_or(Write::delete(key).when(Condition::Exists), gone.clone())
+        .append(usage::gauge_writes(
+            &caller.profile,
+            Service::Tokens,
+            -1,
+            app.now(),
+        )?);
+    match tx.commit(app.table.as_ref()).await {
         // Revoked meanwhile by someone else: gone all the same.
-        Err(StoreError::TransactionCancelled { failed }) if failed.contains(&0) => Ok(()),
-        Err(error) => Err(error.into()),
+        Err(refusal) if refusal == gone => Ok(()),
+        outcome => outcome,
     }
 }

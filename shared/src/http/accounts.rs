@@ -12,13 +12,15 @@ use serde_json::json;
 
 use super::Route;
 use super::extract::Json;
+use super::problem::ApiResult;
 use super::profiles::ProfileBody;
 use crate::app::App;
-use crate::auth::{Access, Principal};
+use crate::catalogue::Service;
+use crate::domain::access::{Access, Principal};
 use crate::domain::accounts::{self, SignUp};
+use crate::domain::billing;
+use crate::domain::credentials;
 use crate::domain::records::AccountRecord;
-use crate::domain::usage::{self, Service};
-use crate::error::ApiResult;
 
 pub fn routes() -> Vec<Route> {
     let route = |method, path, access, handler| Route {
@@ -74,7 +76,7 @@ impl From<&AccountRecord> for AccountBody {
         let allocated = account.allocated();
         AccountBody {
             id: account.aid,
-            email: account.email.clone(),
+            email: account.email.to_string(),
             name: account.name.clone(),
             created_at: account.created_at,
             services: Service::ALL
@@ -121,7 +123,7 @@ async fn login(
     State(app): State<App>,
     Json(body): Json<LoginBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let session = accounts::login(&app, &body.email, &body.password).await?;
+    let session = credentials::login(&app, &body.email, &body.password).await?;
     Ok(axum::Json(json!({
         "token": session.token,
         "expires_at": session.expires_at,
@@ -133,7 +135,7 @@ async fn logout(
     Extension(principal): Extension<Principal>,
 ) -> ApiResult<StatusCode> {
     if let Principal::Account { token_digest, .. } = principal {
-        accounts::logout(&app, &token_digest).await?;
+        credentials::logout(&app, &token_digest).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -142,7 +144,7 @@ async fn account(
     State(app): State<App>,
     Extension(principal): Extension<Principal>,
 ) -> ApiResult<impl IntoResponse> {
-    let account = accounts::load(&app, principal.account_id()).await?;
+    let account = credentials::load(&app, principal.account_id()).await?;
     Ok(axum::Json(AccountBody::from(&account)))
 }
 
@@ -152,13 +154,12 @@ async fn statistics(
     Query(query): Query<BTreeMap<String, String>>,
 ) -> ApiResult<impl IntoResponse> {
     let month = query.get("month").map(String::as_str);
-    let (month, profiles, totals, cost) =
-        usage::account_statistics(&app, principal.account_id(), month).await?;
+    let statistics = billing::account_statistics(&app, principal.account_id(), month).await?;
     Ok(axum::Json(json!({
-        "month": month,
+        "month": statistics.month,
         "currency": "USD",
         "prices": app.config.prices,
-        "profiles": profiles,
-        "totals": { "services": totals, "cost": cost },
+        "profiles": statistics.profiles,
+        "totals": { "services": statistics.totals, "cost": statistics.cost },
     })))
 }

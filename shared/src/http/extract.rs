@@ -1,12 +1,14 @@
-//! Request extractors that answer bad input with a problem (never axum's plain-text rejections).
+//! Request extractors that answer bad input with a problem (never axum's plain-text rejections):
+//! JSON bodies (one Content-Type rule for all), optional JSON bodies, and ids in the path.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
-use axum::http::header;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use super::problem::ApiError;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -14,6 +16,43 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A JSON body: `Content-Type: application/json`, at most 64 KiB, well-formed, of the expected
 /// shape (record types deny unknown fields).
 pub struct Json<T>(pub T);
+
+/// A JSON body that may be left out: no body (or only white space) is `None`, whatever the
+/// Content-Type; any other body follows the rules of [`Json`].
+pub struct OptionalJson<T>(pub Option<T>);
+
+/// The one Content-Type rule: `application/json` or any `application/…+json`.
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(
+            "the body must be JSON, sent with Content-Type: application/json".into(),
+        ))
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::BodyTooLarge(MAX_BODY_BYTES)
+            } else {
+                ApiError::BadRequest(format!("the body could not be read: {rejection}"))
+            }
+        })
+}
 
 impl<S, T> FromRequest<S> for Json<T>
 where
@@ -23,34 +62,27 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("");
-        let mime = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if mime != "application/json"
-            && !(mime.starts_with("application/") && mime.ends_with("+json"))
-        {
-            return Err(ApiError::UnsupportedMediaType(
-                "the body must be JSON, sent with Content-Type: application/json".into(),
-            ));
-        }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::BodyTooLarge(MAX_BODY_BYTES)
-                } else {
-                    ApiError::BadRequest(format!("the body could not be read: {rejection}"))
-                }
-            })?;
+        require_json(request.headers())?;
+        let bytes = body_bytes(request, state).await?;
         parse(&bytes).map(Json)
+    }
+}
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        let bytes = body_bytes(request, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        require_json(&headers)?;
+        parse(&bytes).map(|value| OptionalJson(Some(value)))
     }
 }
 
@@ -78,6 +110,38 @@ pub fn id(what: &str, raw: &str) -> Result<Uuid, ApiError> {
 
 fn truncate(raw: &str) -> String {
     raw.chars().take(64).collect()
+}
+
+/// What a path parameter names, for messages (`{tid}` → "token id").
+fn what(param: &str) -> &str {
+    match param {
+        "pid" => "profile id",
+        "aid" => "account id",
+        "iid" => "invitation id",
+        "tid" => "token id",
+        "uid" => "run user id",
+        other => other,
+    }
+}
+
+/// The id in the path's last `{…}` parameter, parsed: a handler of
+/// `/v1/profiles/{pid}/tokens/{tid}` takes `PathId(tid): PathId` (the `{pid}` was already
+/// checked by the access layer). A malformed id is 400 `invalid-id`, naming the parameter.
+pub struct PathId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::Refused(crate::refusal::Refusal::Internal))?;
+        let (name, raw) = params
+            .iter()
+            .last()
+            .ok_or(ApiError::Refused(crate::refusal::Refusal::Internal))?;
+        id(what(name), raw).map(PathId)
+    }
 }
 
 /// Deserialises a field that may be absent (`None`), null (`Some(None)`) or set (`Some(Some)`).

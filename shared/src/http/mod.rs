@@ -4,20 +4,24 @@
 
 pub mod accounts;
 pub mod extract;
+pub mod problem;
 pub mod profiles;
 pub mod team;
 pub mod tokens;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
-use axum::http::{Method, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 
 use crate::app::App;
-use crate::auth::{self, Access};
-use crate::error::ApiError;
+use crate::domain::access::{self, Access, Intent};
+use crate::refusal::Refusal;
+use crate::secrets::SecretKind;
+
+pub use problem::{ApiError, ApiResult};
 
 /// One route of the API.
 pub struct Route {
@@ -89,7 +93,7 @@ pub fn router(app: App, function: Option<&str>) -> Router {
         router = router.route(route.path, guarded);
     }
     router
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .fallback(|| async { ApiError::Refused(Refusal::NotFound("no such route".into())) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this method is not allowed on this path".into())
         })
@@ -99,7 +103,9 @@ pub fn router(app: App, function: Option<&str>) -> Router {
 }
 
 /// One JSON log line per request: method, route (the template, never the raw path with its ids
-/// or a query string that might hold a secret), status and time taken.
+/// or a query string that might hold a secret), status and time taken. Every answer is marked
+/// `Cache-Control: no-store`: answers carry secrets and tenants' data, never to be kept by a
+/// cache on the way.
 async fn log_request(request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let method = request.method().clone();
@@ -108,7 +114,10 @@ async fn log_request(request: Request, next: Next) -> Response {
         .get::<axum::extract::MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     tracing::info!(
         method = %method,
         route = %route,
@@ -134,35 +143,75 @@ async fn authorize(
 }
 
 async fn authorized(app: &App, access: Access, request: Request) -> Result<Request, ApiError> {
-    auth::refuse_query_tokens(request.uri().query())?;
+    refuse_query_tokens(request.uri().query())?;
     if access == Access::Anyone {
         return Ok(request);
     }
     let (mut parts, body) = request.into_parts();
-    let header = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .map(|value| value.to_str().unwrap_or_default());
-    let principal = auth::authenticate(app, header).await?;
+    let secret = bearer(parts.headers.get(header::AUTHORIZATION))?;
+    let principal = access::authenticate(app, secret).await?;
     match access {
         Access::Anyone => {}
         Access::Session => {
-            auth::for_session(&principal)?;
+            access::for_session(&principal)?;
             parts.extensions.insert(principal);
         }
         Access::Profile(need, area) => {
             let params = RawPathParams::from_request_parts(&mut parts, app)
                 .await
-                .map_err(|_| ApiError::Internal)?;
+                .map_err(|_| Refusal::Internal)?;
             let raw = params
                 .iter()
                 .find(|(name, _)| *name == "pid")
                 .map(|(_, value)| value)
-                .ok_or(ApiError::Internal)?;
+                .ok_or(Refusal::Internal)?;
             let pid = extract::id("profile id", raw)?;
-            let caller = auth::for_profile(app, principal, pid, need, area, &parts.method).await?;
+            let intent = if parts.method == Method::GET || parts.method == Method::HEAD {
+                Intent::Read
+            } else {
+                Intent::Change
+            };
+            let caller = access::for_profile(app, principal, pid, need, area, intent).await?;
             parts.extensions.insert(caller);
         }
     }
     Ok(Request::from_parts(parts, body))
+}
+
+/// The secret of an `Authorization: Bearer <secret>` header.
+pub(crate) fn bearer(header: Option<&HeaderValue>) -> Result<&str, Refusal> {
+    let refused = |detail: &str| Refusal::Unauthenticated(detail.to_owned());
+    let header = header
+        .ok_or_else(|| refused("an Authorization: Bearer token is required"))?
+        .to_str()
+        .map_err(|_| refused("the Authorization header must be `Bearer <token>`"))?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| refused("the Authorization header must be `Bearer <token>`"))
+}
+
+/// Tokens belong in the `Authorization` header only: a query string that carries one (or a
+/// parameter named like one) is refused, so secrets never land in access logs.
+pub fn refuse_query_tokens(query: Option<&str>) -> Result<(), ApiError> {
+    let Some(query) = query else { return Ok(()) };
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = name.to_ascii_lowercase();
+        let named_like_a_token = matches!(
+            name.as_str(),
+            "token" | "access_token" | "api_key" | "apikey" | "auth" | "authorization" | "bearer"
+        );
+        let looks_like_a_secret = SecretKind::ALL
+            .iter()
+            .any(|kind| value.starts_with(kind.prefix()));
+        if named_like_a_token || looks_like_a_secret {
+            return Err(ApiError::BadRequest(
+                "tokens are accepted only in the Authorization: Bearer header, never in the URL"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
 }

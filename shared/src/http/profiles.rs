@@ -15,13 +15,16 @@ use uuid::Uuid;
 
 use super::Route;
 use super::extract::{Json, double_option};
+use super::problem::ApiResult;
 use crate::app::App;
-use crate::auth::{Access, Area, Principal, ProfileCaller};
+use crate::catalogue::{Amounts, Service};
 use crate::domain::Role;
+use crate::domain::access::{Access, Area, Principal, ProfileCaller};
 use crate::domain::profiles::{self, ProfileChanges, ProfileView};
 use crate::domain::records::ProfileRecord;
-use crate::domain::usage::{self, Amounts, Periodicity, Service};
-use crate::error::{ApiError, ApiResult};
+use crate::domain::usage::allocation;
+use crate::domain::usage::report::{self, Periodicity};
+use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
     let route = |method, path, access, handler| Route {
@@ -216,7 +219,7 @@ async fn set_limits(
     .into_iter()
     .filter_map(|(service, amount)| amount.map(|amount| (service, amount)))
     .collect();
-    let profile = usage::set_limits(&app, &caller.profile, &wanted).await?;
+    let profile = allocation::set_limits(&app, &caller.profile, &wanted).await?;
     Ok(axum::Json(ProfileBody::new(&profile, caller.role)))
 }
 
@@ -231,7 +234,7 @@ async fn usage(
     Query(query): Query<BTreeMap<String, String>>,
 ) -> ApiResult<impl IntoResponse> {
     let (month, services) =
-        usage::month_usage(&app, &caller.profile, query_param(&query, "month")).await?;
+        report::month_usage(&app, &caller.profile, query_param(&query, "month")).await?;
     Ok(axum::Json(json!({ "month": month, "services": services })))
 }
 
@@ -240,12 +243,11 @@ async fn statistics(
     Extension(caller): Extension<ProfileCaller>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> ApiResult<impl IntoResponse> {
-    let date = |name: &str| -> ApiResult<NaiveDate> {
+    let date = |name: &str| -> Result<NaiveDate, Refusal> {
         let text = query_param(&query, name)
-            .ok_or_else(|| ApiError::Validation(format!("{name}: required, as YYYY-MM-DD")))?;
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-            ApiError::Validation(format!("{name}: `{text}` is not a date (YYYY-MM-DD)"))
-        })
+            .ok_or_else(|| Refusal::invalid(name, "required, as YYYY-MM-DD"))?;
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| Refusal::invalid(name, format!("`{text}` is not a date (YYYY-MM-DD)")))
     };
     let start = date("start")?;
     let end = date("end")?;
@@ -253,16 +255,18 @@ async fn statistics(
         "day" => Periodicity::Day,
         "month" => Periodicity::Month,
         other => {
-            return Err(ApiError::Validation(format!(
-                "periodicity: `{other}` is neither day nor month"
-            )));
+            return Err(Refusal::invalid(
+                "periodicity",
+                format!("`{other}` is neither day nor month"),
+            )
+            .into());
         }
     };
-    let series = usage::statistics(&app, &caller.profile, start, end, periodicity).await?;
+    let series = report::statistics(&app, &caller.profile, start, end, periodicity).await?;
     Ok(axum::Json(json!({
         "start": start,
         "end": end,
-        "periodicity": if periodicity == Periodicity::Day { "day" } else { "month" },
+        "periodicity": periodicity,
         "series": series,
     })))
 }

@@ -1,8 +1,7 @@
 //! The `team` function: invitations by e-mail, members, roles, leaving.
 
 use axum::Extension;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, patch, post};
@@ -12,13 +11,14 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::Route;
-use super::extract::{self, Json};
+use super::extract::{Json, OptionalJson, PathId};
+use super::problem::ApiResult;
 use crate::app::App;
-use crate::auth::{self, Access, Area, Principal, ProfileCaller};
 use crate::domain::Role;
+use crate::domain::access::{self, Access, Area, Principal, ProfileCaller};
 use crate::domain::records::{InvitationRecord, InvitationStatus, MemberRecord};
 use crate::domain::team::{self, Answerer};
-use crate::error::{ApiError, ApiResult};
+use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
     let route = |method, path, access, handler| Route {
@@ -93,7 +93,7 @@ impl InvitationBody {
             id: invitation.iid,
             profile_id: invitation.pid,
             profile_name: invitation.profile_name.clone(),
-            email: invitation.email.clone(),
+            email: invitation.email.to_string(),
             role: invitation.role,
             status: invitation.status_at(now),
             invited_by: invitation.invited_by,
@@ -117,7 +117,7 @@ impl From<&MemberRecord> for MemberBody {
     fn from(member: &MemberRecord) -> Self {
         MemberBody {
             id: member.aid,
-            email: member.email.clone(),
+            email: member.email.to_string(),
             name: member.name.clone(),
             role: member.role,
             joined_at: member.joined_at,
@@ -171,10 +171,9 @@ struct RoleBody {
 async fn change_role(
     State(app): State<App>,
     Extension(caller): Extension<ProfileCaller>,
-    Path((_, aid)): Path<(String, String)>,
+    PathId(aid): PathId,
     Json(body): Json<RoleBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let aid = extract::id("account id", &aid)?;
     let member = team::change_role(&app, &caller, aid, body.role).await?;
     Ok(axum::Json(MemberBody::from(&member)))
 }
@@ -182,9 +181,8 @@ async fn change_role(
 async fn remove(
     State(app): State<App>,
     Extension(caller): Extension<ProfileCaller>,
-    Path((_, aid)): Path<(String, String)>,
+    PathId(aid): PathId,
 ) -> ApiResult<StatusCode> {
-    let aid = extract::id("account id", &aid)?;
     team::remove(&app, &caller, aid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -192,9 +190,8 @@ async fn remove(
 async fn resend(
     State(app): State<App>,
     Extension(caller): Extension<ProfileCaller>,
-    Path((_, iid)): Path<(String, String)>,
+    PathId(iid): PathId,
 ) -> ApiResult<impl IntoResponse> {
-    let iid = extract::id("invitation id", &iid)?;
     let invitation = team::resend(&app, &caller, iid).await?;
     Ok(axum::Json(InvitationBody::new(&invitation, app.now())))
 }
@@ -202,9 +199,8 @@ async fn resend(
 async fn revoke(
     State(app): State<App>,
     Extension(caller): Extension<ProfileCaller>,
-    Path((_, iid)): Path<(String, String)>,
+    PathId(iid): PathId,
 ) -> ApiResult<StatusCode> {
-    let iid = extract::id("invitation id", &iid)?;
     team::revoke(&app, &caller, iid).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -212,68 +208,51 @@ async fn revoke(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AnswerBody {
-    token: String,
+    #[serde(default)]
+    token: Option<String>,
 }
 
 /// Who answers an invitation: the secret from the e-mail when the body carries one, else the
-/// session in the `Authorization` header.
-async fn answerer(app: &App, headers: &HeaderMap, body: &Bytes) -> ApiResult<Answerer> {
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        let json = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.trim()
-                    .to_ascii_lowercase()
-                    .starts_with("application/json")
-            });
-        if !json {
-            return Err(ApiError::UnsupportedMediaType(
-                "the body must be JSON, sent with Content-Type: application/json".into(),
-            ));
-        }
-        let AnswerBody { token } = extract::parse(body)?;
+/// session in the `Authorization` header (no body and `{}` mean the same).
+async fn answerer(app: &App, headers: &HeaderMap, body: Option<AnswerBody>) -> ApiResult<Answerer> {
+    if let Some(token) = body.and_then(|body| body.token) {
         return Ok(Answerer::Link(token));
     }
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or_default());
-    if authorization.is_none() {
-        return Err(ApiError::Unauthorized(
+    let Some(authorization) = headers.get(header::AUTHORIZATION) else {
+        return Err(Refusal::Unauthenticated(
             "sign in as the invited account, or send {\"token\": …} from the invitation e-mail"
                 .into(),
-        ));
-    }
-    let principal = auth::authenticate(app, authorization).await?;
-    auth::for_session(&principal)?;
+        )
+        .into());
+    };
+    let principal = access::authenticate(app, super::bearer(Some(authorization))?).await?;
+    access::for_session(&principal)?;
     Ok(Answerer::Session(principal))
 }
 
 async fn accept(
     State(app): State<App>,
-    Path(iid): Path<String>,
+    PathId(iid): PathId,
     headers: HeaderMap,
-    body: Bytes,
+    OptionalJson(body): OptionalJson<AnswerBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let iid = extract::id("invitation id", &iid)?;
-    let answerer = answerer(&app, &headers, &body).await?;
+    let answerer = answerer(&app, &headers, body).await?;
     let (invitation, profile) = team::accept(&app, iid, answerer).await?;
     Ok(axum::Json(json!({
-        "status": "accepted",
+        "status": InvitationStatus::Accepted,
         "profile": { "id": profile.pid, "name": profile.name, "role": invitation.role },
     })))
 }
 
 async fn decline(
     State(app): State<App>,
-    Path(iid): Path<String>,
+    PathId(iid): PathId,
     headers: HeaderMap,
-    body: Bytes,
+    OptionalJson(body): OptionalJson<AnswerBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let iid = extract::id("invitation id", &iid)?;
-    let answerer = answerer(&app, &headers, &body).await?;
+    let answerer = answerer(&app, &headers, body).await?;
     team::decline(&app, iid, answerer).await?;
-    Ok(axum::Json(json!({ "status": "declined" })))
+    Ok(axum::Json(json!({ "status": InvitationStatus::Declined })))
 }
 
 async fn mine(

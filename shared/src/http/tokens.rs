@@ -1,7 +1,7 @@
 //! The `tokens` function: issue (password re-entered), list, revoke a profile's API tokens.
 
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -10,13 +10,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Route;
-use super::extract::{self, Json};
+use super::extract::{Json, PathId};
+use super::problem::ApiResult;
 use crate::app::App;
-use crate::auth::{Access, Area, ProfileCaller};
 use crate::domain::Role;
+use crate::domain::access::{Access, Area, ProfileCaller};
 use crate::domain::records::{ApiTokenRecord, Permission};
 use crate::domain::tokens::{self, Expiry, NewToken};
-use crate::error::{ApiError, ApiResult};
+use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
     let route = |method, path, handler| Route {
@@ -84,10 +85,11 @@ async fn issue(
         (Some(at), None) => Expiry::At(at),
         (None, Some(within)) => Expiry::In(within),
         _ => {
-            return Err(ApiError::Validation(
-                "give exactly one of expires_at (RFC 3339), expires_in (\"1 day\", …) or \"never\""
-                    .into(),
-            ));
+            return Err(Refusal::invalid(
+                "expires_at",
+                "give exactly one of expires_at (RFC 3339), expires_in (\"1 day\", …) or \"never\"",
+            )
+            .into());
         }
     };
     let (token, secret) = tokens::issue(
@@ -101,7 +103,7 @@ async fn issue(
         },
     )
     .await?;
-    let mut view = serde_json::to_value(TokenBody::from(&token)).map_err(|_| ApiError::Internal)?;
+    let mut view = serde_json::to_value(TokenBody::from(&token)).map_err(|_| Refusal::Internal)?;
     view["token"] = secret.into();
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
@@ -121,9 +123,8 @@ async fn list(
 async fn revoke(
     State(app): State<App>,
     Extension(caller): Extension<ProfileCaller>,
-    Path((_, tid)): Path<(String, String)>,
+    PathId(tid): PathId,
 ) -> ApiResult<StatusCode> {
-    let tid = extract::id("token id", &tid)?;
     tokens::revoke(&app, &caller, tid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,18 +14,22 @@
 //! (`NOTIFIED#<event id>`) written with a condition before the send, so a replayed record sends
 //! nothing again; a failed send removes the marker and reports the record as failed.
 
-use chrono::{DateTime, Utc};
+pub mod emails;
+
 use uuid::Uuid;
 
+use self::emails::{accepted_email, invitation_email, usage_email};
 use crate::app::App;
+use crate::catalogue::{Metering, Service};
 use crate::domain::records::{
     AccountRecord, InvitationRecord, InvitationStatus, ProfileRecord, TokenRecord, UsageRecord,
 };
 use crate::domain::team;
-use crate::domain::usage::{self, Metering, Service};
-use crate::error::ApiError;
+use crate::domain::tx::Tx;
+use crate::domain::usage;
 use crate::keys;
 use crate::mail::{Email, Mailer};
+use crate::refusal::Refusal;
 use crate::store::{Change, Condition, Item, StoreError, Write};
 
 /// One change record with its stream-unique id (the DynamoDB Streams `eventID`, or the embedded
@@ -57,14 +61,14 @@ pub async fn handle_batch(app: &App, mailer: &dyn Mailer, events: Vec<StreamEven
 
 /// Handles one record.
 pub async fn handle(app: &App, mailer: &dyn Mailer, event: &StreamEvent) -> anyhow::Result<()> {
-    let sk = event.change.key.sk.as_str();
-    if event.change.expired && event.change.key.pk.starts_with("TOKEN#") {
+    let key = &event.change.key;
+    if event.change.expired && keys::is_token(key) {
         token_expired(app, event).await
-    } else if sk.starts_with(keys::INVITE_PREFIX) {
+    } else if key.sk.starts_with(keys::INVITE_PREFIX) {
         invitation_changed(app, mailer, event).await
-    } else if sk == "PROFILE" {
+    } else if keys::is_profile(key) {
         gauges_changed(app, mailer, event).await
-    } else if sk.starts_with("USAGE#") && !sk.ends_with("#LEVELS") {
+    } else if keys::is_usage_counters(key) {
         counters_changed(app, mailer, event).await
     } else {
         Ok(())
@@ -87,13 +91,8 @@ fn marker(app: &App, event: &StreamEvent) -> anyhow::Result<Write> {
     let item = keys::to_item(
         &keys::notification_marker(&event.id),
         &serde_json::json!({ "ttl": ttl }),
-    )
-    .map_err(api)?;
+    )?;
     Ok(Write::put_new(item))
-}
-
-fn api(error: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{error}")
 }
 
 async fn invitation_changed(
@@ -108,18 +107,13 @@ async fn invitation_changed(
     let sent_new_version = old.as_ref().is_none_or(|old| old.version != new.version);
     if new.status == InvitationStatus::Pending && sent_new_version {
         let marker_write = marker(app, event)?;
-        let Some(secret) = team::prepare_link(app, &new, marker_write)
-            .await
-            .map_err(api)?
-        else {
+        let Some(secret) = team::prepare_link(app, &new, marker_write).await? else {
             // Handled before, or the invitation moved on: nothing to send.
             return Ok(());
         };
         let email = invitation_email(app, &new, &secret);
         if let Err(error) = mailer.send(&email).await {
-            team::unprepare_link(app, &new, &secret, keys::notification_marker(&event.id))
-                .await
-                .map_err(api)?;
+            team::unprepare_link(app, &new, &secret, keys::notification_marker(&event.id)).await?;
             return Err(error.into());
         }
         return Ok(());
@@ -144,13 +138,18 @@ async fn token_expired(app: &App, event: &StreamEvent) -> anyhow::Result<()> {
     let Some(item) = app.table.get(&keys::profile(token.pid)).await? else {
         return Ok(());
     };
-    let profile: ProfileRecord = keys::from_item(item).map_err(api)?;
-    let mut writes = vec![marker(app, event)?];
-    writes.extend(usage::gauge_writes(&profile, Service::Tokens, -1, app.now()).map_err(api)?);
-    match app.table.transact(writes).await {
+    let profile: ProfileRecord = keys::from_item(item)?;
+    let mut tx = Tx::new();
+    tx.add(marker(app, event)?).append(usage::gauge_writes(
+        &profile,
+        Service::Tokens,
+        -1,
+        app.now(),
+    )?);
+    match tx.commit(app.table.as_ref()).await {
         // Handled before, or the profile is gone (and its gauge with it).
-        Ok(()) | Err(StoreError::TransactionCancelled { .. }) => Ok(()),
-        Err(error) => Err(error.into()),
+        Ok(()) | Err(Refusal::Contended(_)) => Ok(()),
+        Err(refusal) => Err(refusal.into()),
     }
 }
 
@@ -159,11 +158,11 @@ async fn owner_of(app: &App, pid: Uuid) -> anyhow::Result<Option<(AccountRecord,
     let Some(item) = app.table.get(&keys::profile(pid)).await? else {
         return Ok(None);
     };
-    let profile: ProfileRecord = keys::from_item(item).map_err(api)?;
+    let profile: ProfileRecord = keys::from_item(item)?;
     let Some(item) = app.table.get(&keys::account(profile.owner)).await? else {
         return Ok(None);
     };
-    Ok(Some((keys::from_item(item).map_err(api)?, profile)))
+    Ok(Some((keys::from_item(item)?, profile)))
 }
 
 /// Sends `email` once for this record: the sent-marker first (refused: a replay, skip), and
@@ -246,17 +245,12 @@ async fn counters_changed(
     if crossings.is_empty() {
         return Ok(());
     }
-    let pid = event
-        .change
-        .key
-        .pk
-        .strip_prefix("PROFILE#")
-        .and_then(|id| Uuid::parse_str(id).ok())
+    let pid = keys::profile_of(&event.change.key)
         .ok_or_else(|| anyhow::anyhow!("a usage item outside a profile"))?;
     let Some(item) = app.table.get(&keys::profile(pid)).await? else {
         return Ok(());
     };
-    let profile: ProfileRecord = keys::from_item(item).map_err(api)?;
+    let profile: ProfileRecord = keys::from_item(item)?;
     alert(app, mailer, event, &profile, &crossings).await
 }
 
@@ -273,133 +267,14 @@ async fn alert(
     let Some(item) = app.table.get(&keys::account(profile.owner)).await? else {
         return Ok(());
     };
-    let owner: AccountRecord = keys::from_item(item).map_err(api)?;
+    let owner: AccountRecord = keys::from_item(item)?;
     let email = usage_email(profile, &owner, crossings);
     send_once(app, mailer, event, &email).await
 }
 
-/// Escapes text for HTML.
-pub fn html_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A name or title on one line: control characters (CR, LF, …) become spaces.
-pub fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-fn when(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-pub fn invitation_email(app: &App, invitation: &InvitationRecord, secret: &str) -> Email {
-    let inviter = one_line(&invitation.inviter_name);
-    let profile = one_line(&invitation.profile_name);
-    let role = crate::auth::role_name(invitation.role);
-    let link = format!(
-        "{}/invitations/{}#token={secret}",
-        app.config.app_url, invitation.iid
-    );
-    let api = format!(
-        "{}/v1/invitations/{}/accept",
-        app.config.app_url, invitation.iid
-    );
-    let text = format!(
-        "{inviter} invited you to join the profile \"{profile}\" on Tenantry as {role}.\n\n\
-         Accept the invitation: {link}\n\n\
-         Or accept through the API: POST {api} with the body {{\"token\": \"{secret}\"}}\n\n\
-         The invitation expires at {}. If you did not expect it, ignore this e-mail.\n",
-        when(invitation.expires_at)
-    );
-    let html = format!(
-        "<p>{} invited you to join the profile <strong>{}</strong> on Tenantry as {role}.</p>\
-         <p><a href=\"{}\">Accept the invitation</a></p>\
-         <p>Or accept through the API: <code>POST {}</code> with the body \
-         <code>{{\"token\": \"{secret}\"}}</code></p>\
-         <p>The invitation expires at {}. If you did not expect it, ignore this e-mail.</p>",
-        html_escape(&inviter),
-        html_escape(&profile),
-        html_escape(&link),
-        html_escape(&api),
-        when(invitation.expires_at)
-    );
-    Email {
-        to: invitation.email.clone(),
-        subject: format!("{inviter} invited you to {profile} on Tenantry"),
-        text,
-        html,
-    }
-}
-
-fn accepted_email(
-    invitation: &InvitationRecord,
-    profile: &ProfileRecord,
-    owner: &AccountRecord,
-) -> Email {
-    let who = one_line(&invitation.email);
-    let name = one_line(&profile.name);
-    let role = crate::auth::role_name(invitation.role);
-    Email {
-        to: owner.email.clone(),
-        subject: format!("{who} joined {name}"),
-        text: format!(
-            "{who} accepted the invitation and joined the profile \"{name}\" as {role}.\n"
-        ),
-        html: format!(
-            "<p>{} accepted the invitation and joined the profile <strong>{}</strong> as {role}.</p>",
-            html_escape(&who),
-            html_escape(&name)
-        ),
-    }
-}
-
-fn usage_email(
-    profile: &ProfileRecord,
-    owner: &AccountRecord,
-    crossings: &[(Service, i64, i64, i64)],
-) -> Email {
-    let name = one_line(&profile.name);
-    let highest = crossings.iter().map(|c| c.1).max().unwrap_or(100);
-    let lines: Vec<String> = crossings
-        .iter()
-        .map(|(service, threshold, used, limit)| {
-            format!("{service}: {used} of {limit} ({threshold} % of the limit)")
-        })
-        .collect();
-    Email {
-        to: owner.email.clone(),
-        subject: format!("{name} reached {highest} % of a limit"),
-        text: format!(
-            "The profile \"{name}\" reached a usage threshold:\n\n{}\n\nRaise its limits with PUT /v1/profiles/{}/limits.\n",
-            lines.join("\n"),
-            profile.pid
-        ),
-        html: format!(
-            "<p>The profile <strong>{}</strong> reached a usage threshold:</p><ul>{}</ul>",
-            html_escape(&name),
-            lines
-                .iter()
-                .map(|l| format!("<li>{}</li>", html_escape(l)))
-                .collect::<String>()
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::emails::{html_escape, one_line};
     use super::*;
 
     #[test]

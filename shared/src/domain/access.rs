@@ -1,17 +1,24 @@
-//! Who is calling, and what they may reach. One layer, deny by default: every route declares an
-//! [`Access`]; the router refuses the request before the handler runs unless the caller meets it.
+//! The access vocabulary, in one place: who calls (a [`Principal`]), what a route demands (an
+//! [`Access`]), the roles and token permissions on a profile (stored with the records, named
+//! here), and the check that turns a
+//! principal into a [`ProfileCaller`]. Deny by default: the router refuses a request before its
+//! handler runs unless the caller meets the route's `Access`.
+//!
+//! A new kind of caller (a run user of a profile, who may call some application routes about
+//! itself) is a new `Principal` variant, a new `Access` variant for the routes it may reach, and
+//! one more arm in [`authenticate`]; the `match`es below name every place that must decide.
 
-use axum::http::Method;
 use uuid::Uuid;
 
+use super::records::{MemberRecord, ProfileRecord, TokenRecord};
+pub use super::records::{Permission, Role};
+use super::usage;
 use crate::app::App;
-use crate::domain::Role;
-use crate::domain::records::{MemberRecord, Permission, ProfileRecord, TokenRecord};
-use crate::domain::usage;
-use crate::error::{ApiError, ApiResult};
+use crate::catalogue::spelling;
 use crate::keys;
+use crate::refusal::{Decided, Refusal};
 use crate::secrets::{self, SecretKind};
-use crate::store::{Condition, Update};
+use crate::store::{Condition, StoreError, Update};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +31,21 @@ pub enum Access {
     Profile(Role, Area),
 }
 
+impl Access {
+    /// Any role on the profile, in `area`.
+    pub const fn member(area: Area) -> Self {
+        Access::Profile(Role::Member, area)
+    }
+    /// Owner or admin, in `area`.
+    pub const fn admin(area: Area) -> Self {
+        Access::Profile(Role::Admin, area)
+    }
+    /// The owner only, in `area`.
+    pub const fn owner(area: Area) -> Self {
+        Access::Profile(Role::Owner, area)
+    }
+}
+
 /// What part of a profile a route touches; API tokens below `full` cannot reach `Governance`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Area {
@@ -31,6 +53,14 @@ pub enum Area {
     App,
     /// Team, tokens, limits and deleting the profile.
     Governance,
+}
+
+/// Whether a request only reads (GET, HEAD) or may change something: what a `read` token may
+/// do depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intent {
+    Read,
+    Change,
 }
 
 /// An authenticated caller.
@@ -67,27 +97,20 @@ pub struct ProfileCaller {
     pub profile: ProfileRecord,
 }
 
-fn unauthorized(detail: &str) -> ApiError {
-    ApiError::Unauthorized(detail.to_owned())
+fn unauthenticated(detail: &str) -> Refusal {
+    Refusal::Unauthenticated(detail.to_owned())
 }
 
 /// How often a token's `last_used_at` is written, at most.
 const LAST_USED_EVERY_SECONDS: i64 = 60;
 
-/// The caller behind an `Authorization: Bearer …` header: one read of the token item (plus, at
-/// most once a minute per API token, the write of its `last_used_at`).
-pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<Principal> {
-    let header =
-        authorization.ok_or_else(|| unauthorized("an Authorization: Bearer token is required"))?;
-    let secret = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+/// The caller behind a bearer secret: one read of the token item (plus, at most once a minute
+/// per API token, the write of its `last_used_at`).
+pub async fn authenticate(app: &App, secret: &str) -> Decided<Principal> {
     // A malformed secret or a failed checksum is refused without reading the store.
-    let kind = secrets::parse(secret).ok_or_else(|| unauthorized("the token is not valid"))?;
+    let kind = secrets::parse(secret).ok_or_else(|| unauthenticated("the token is not valid"))?;
     if !matches!(kind, SecretKind::Session | SecretKind::ProfileToken) {
-        return Err(unauthorized("this kind of token cannot be used here"));
+        return Err(unauthenticated("this kind of token cannot be used here"));
     }
     let digest = secrets::digest(secret);
     let key = keys::token(&digest);
@@ -95,18 +118,20 @@ pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<P
         .table
         .get(&key)
         .await?
-        .ok_or_else(|| unauthorized("the token is not valid or was revoked"))?;
+        .ok_or_else(|| unauthenticated("the token is not valid or was revoked"))?;
     let record: TokenRecord = keys::from_item(item)?;
     let now = app.now();
     if record.expires_at().is_some_and(|at| at <= now) {
-        return Err(unauthorized("the token has expired"));
+        return Err(unauthenticated("the token has expired"));
     }
     match record {
         TokenRecord::Session(session) => Ok(Principal::Account {
             aid: session.aid,
             token_digest: digest,
         }),
-        TokenRecord::Invitation(_) => Err(unauthorized("this kind of token cannot be used here")),
+        TokenRecord::Invitation(_) => {
+            Err(unauthenticated("this kind of token cannot be used here"))
+        }
         TokenRecord::Profile(token) => {
             let epoch = now.timestamp();
             if token.last_used_epoch + LAST_USED_EVERY_SECONDS <= epoch {
@@ -129,7 +154,7 @@ pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<P
                     )
                     .await;
                 match touched {
-                    Ok(_) | Err(crate::store::StoreError::ConditionFailed) => {}
+                    Ok(_) | Err(StoreError::ConditionFailed) => {}
                     Err(error) => return Err(error.into()),
                 }
             }
@@ -144,17 +169,17 @@ pub async fn authenticate(app: &App, authorization: Option<&str>) -> ApiResult<P
 }
 
 /// Clears a session-only route: API tokens are refused.
-pub fn for_session(principal: &Principal) -> ApiResult<()> {
+pub fn for_session(principal: &Principal) -> Decided<()> {
     match principal {
         Principal::Account { .. } => Ok(()),
-        Principal::Token { .. } => Err(ApiError::Forbidden(
+        Principal::Token { .. } => Err(Refusal::Forbidden(
             "this route needs a login session, not an API token".into(),
         )),
     }
 }
 
 /// Clears `principal` for profile `pid` when it holds at least `need` there and, for a token,
-/// its permission covers `method` in `area`. Someone who is not on the profile (or a token of
+/// its permission covers `intent` in `area`. Someone who is not on the profile (or a token of
 /// another profile) gets 404, exactly as for a profile that does not exist.
 pub async fn for_profile(
     app: &App,
@@ -162,8 +187,8 @@ pub async fn for_profile(
     pid: Uuid,
     need: Role,
     area: Area,
-    method: &Method,
-) -> ApiResult<ProfileCaller> {
+    intent: Intent,
+) -> Decided<ProfileCaller> {
     if let Principal::Token {
         pid: token_pid,
         permission,
@@ -171,23 +196,23 @@ pub async fn for_profile(
     } = &principal
     {
         if *token_pid != pid {
-            return Err(ApiError::not_found());
+            return Err(Refusal::not_found());
         }
-        permission_covers(*permission, method, area)?;
+        permission_covers(*permission, intent, area)?;
     }
     // The membership and the profile, read at the same time.
     let member_key = keys::profile_member(pid, principal.account_id());
     let profile_key = keys::profile(pid);
     let (member, profile) = tokio::join!(app.table.get(&member_key), app.table.get(&profile_key));
     let (Some(member), Some(profile)) = (member?, profile?) else {
-        return Err(ApiError::not_found());
+        return Err(Refusal::not_found());
     };
     let member: MemberRecord = keys::from_item(member)?;
     let profile: ProfileRecord = keys::from_item(profile)?;
     if member.role < need {
-        return Err(ApiError::Forbidden(format!(
+        return Err(Refusal::Forbidden(format!(
             "this needs the {} role on the profile",
-            role_name(need)
+            spelling(&need)
         )));
     }
     usage::count_request(app, &profile).await?;
@@ -199,57 +224,20 @@ pub async fn for_profile(
     })
 }
 
-/// What each token permission allows: `read` safe methods outside governance, `write` anything
+/// What each token permission allows: `read` reads outside governance, `write` anything
 /// outside governance, `full` everything its creator may do.
-pub fn permission_covers(permission: Permission, method: &Method, area: Area) -> ApiResult<()> {
-    let safe = method == Method::GET || method == Method::HEAD;
+pub fn permission_covers(permission: Permission, intent: Intent, area: Area) -> Decided<()> {
     let allowed = match permission {
         Permission::Full => true,
         Permission::Write => area == Area::App,
-        Permission::Read => area == Area::App && safe,
+        Permission::Read => area == Area::App && intent == Intent::Read,
     };
     if allowed {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!(
+        Err(Refusal::Forbidden(format!(
             "a {} token cannot do this",
-            match permission {
-                Permission::Read => "read",
-                Permission::Write => "write",
-                Permission::Full => "full",
-            }
+            spelling(&permission)
         )))
     }
-}
-
-pub fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Owner => "owner",
-        Role::Admin => "admin",
-        Role::Member => "member",
-    }
-}
-
-/// Tokens belong in the `Authorization` header only: a query string that carries one (or a
-/// parameter named like one) is refused, so secrets never land in access logs.
-pub fn refuse_query_tokens(query: Option<&str>) -> ApiResult<()> {
-    let Some(query) = query else { return Ok(()) };
-    for pair in query.split('&') {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = name.to_ascii_lowercase();
-        let named_like_a_token = matches!(
-            name.as_str(),
-            "token" | "access_token" | "api_key" | "apikey" | "auth" | "authorization" | "bearer"
-        );
-        let looks_like_a_secret = SecretKind::ALL
-            .iter()
-            .any(|kind| value.starts_with(kind.prefix()));
-        if named_like_a_token || looks_like_a_secret {
-            return Err(ApiError::BadRequest(
-                "tokens are accepted only in the Authorization: Bearer header, never in the URL"
-                    .into(),
-            ));
-        }
-    }
-    Ok(())
 }

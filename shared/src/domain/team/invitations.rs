@@ -1,0 +1,304 @@
+//! Invitations: sent by e-mail to an existing account, resent with a new link, revoked.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::catalogue::{Service, spelling};
+use crate::domain::access::ProfileCaller;
+use crate::domain::credentials;
+use crate::domain::records::{EmailClaim, InvitationRecord, InvitationStatus, ProfileRecord, Role};
+use crate::domain::tx::Tx;
+use crate::domain::usage;
+use crate::email::Email;
+use crate::keys;
+use crate::refusal::{Decided, Refusal};
+use crate::store::{Condition, Update, Write};
+
+/// Invitations a profile may send per hour.
+pub const INVITATIONS_PER_HOUR: i64 = 20;
+
+/// The one-pending-invitation marker (`PROFILE#pid / PENDING#<email>`): which invitation holds
+/// it, until when.
+#[derive(Serialize, Deserialize)]
+struct PendingMarker {
+    iid: Uuid,
+    expires_at: DateTime<Utc>,
+    ttl: i64,
+}
+
+fn marker_item(pid: Uuid, email: &Email, iid: Uuid, expires_at: DateTime<Utc>) -> Decided<Write> {
+    let marker = PendingMarker {
+        iid,
+        expires_at,
+        ttl: expires_at.timestamp(),
+    };
+    Ok(Write::put(keys::to_item(
+        &keys::pending_invitation(pid, email),
+        &marker,
+    )?))
+}
+
+fn hour_of(at: DateTime<Utc>) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour()
+    )
+}
+
+fn until_next_hour(at: DateTime<Utc>) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(3600 - (at.minute() * 60 + at.second())).max(1))
+}
+
+/// The writes every sending of an invitation e-mail consumes: one `emails` use of the month
+/// (refused: `limit-reached`) and one of the hour's invitations (refused: too many attempts).
+fn sending_writes(profile: &ProfileRecord, now: DateTime<Utc>) -> Decided<Tx> {
+    let mut tx = usage::monthly_writes(profile, Service::Emails, 1, now)?;
+    tx.add_or(
+        Write::Update {
+            key: keys::invitation_rate(profile.pid, &hour_of(now)),
+            update: Update::new()
+                .add("count", 1)
+                .set("ttl", (now + chrono::Duration::hours(2)).timestamp()),
+            condition: Some(Condition::Below("count".into(), INVITATIONS_PER_HOUR)),
+        },
+        Refusal::TooManyAttempts {
+            detail: format!(
+                "a profile may send at most {INVITATIONS_PER_HOUR} invitations per hour"
+            ),
+            retry_after: until_next_hour(now),
+        },
+    );
+    Ok(tx)
+}
+
+fn invitation_ttl(app: &App) -> Decided<chrono::Duration> {
+    chrono::Duration::from_std(app.config.invitation_ttl).map_err(|_| Refusal::Internal)
+}
+
+/// Invites the account with e-mail `email` to the caller's profile as `role`.
+pub async fn invite(
+    app: &App,
+    caller: &ProfileCaller,
+    email: &str,
+    role: Role,
+) -> Decided<InvitationRecord> {
+    let email = Email::parse(email)?;
+    if role == Role::Owner {
+        return Err(Refusal::invalid(
+            "role",
+            "a profile has one owner; invite as admin or member",
+        ));
+    }
+    let profile = &caller.profile;
+    // Independent reads, at once: who has the e-mail, who invites, any pending invitation.
+    let marker_key = keys::pending_invitation(profile.pid, &email);
+    let claim_key = keys::email_claim(&email);
+    let (claim, inviter, marker) = tokio::join!(
+        app.table.get(&claim_key),
+        credentials::load(app, caller.principal.account_id()),
+        app.table.get(&marker_key),
+    );
+    let (inviter, marker) = (inviter?, marker?);
+    let claim = claim?.ok_or_else(|| {
+        Refusal::Unprocessable(
+            "no account uses this e-mail; only existing accounts can be invited".into(),
+        )
+    })?;
+    let EmailClaim { aid: invitee } = keys::from_item(claim)?;
+    if invitee == profile.owner {
+        return Err(Refusal::Conflict(
+            "the owner is already on the profile".into(),
+        ));
+    }
+    if app
+        .table
+        .get(&keys::profile_member(profile.pid, invitee))
+        .await?
+        .is_some()
+    {
+        return Err(Refusal::Conflict("this account is already a member".into()));
+    }
+    let now = app.now();
+    let invitation = InvitationRecord {
+        iid: Uuid::now_v7(),
+        pid: profile.pid,
+        profile_name: profile.name.clone(),
+        email: email.clone(),
+        invitee,
+        role,
+        invited_by: inviter.aid,
+        inviter_name: inviter.name.clone(),
+        status: InvitationStatus::Pending,
+        created_at: now,
+        expires_at: now + invitation_ttl(app)?,
+        version: 1,
+        token_hash: None,
+        answered_at: None,
+    };
+    // One pending invitation per e-mail and profile: the marker exists while one is pending
+    // and unexpired; an expired one's marker may be taken over.
+    let already = Refusal::Conflict("an invitation to this e-mail is already pending".into());
+    let marker_condition = match marker {
+        None => Condition::NotExists,
+        Some(marker) => {
+            let marker: PendingMarker = keys::from_item(marker)?;
+            if marker.expires_at > now {
+                return Err(already);
+            }
+            Condition::Equals("iid".into(), marker.iid.to_string().into())
+        }
+    };
+    let mut tx = Tx::new();
+    tx.add_or(
+        Write::put_new(keys::to_indexed_item(
+            &keys::invitation(profile.pid, invitation.iid),
+            (&keys::invitee(&email), &keys::invitation_sk(invitation.iid)),
+            &invitation,
+        )?),
+        already.clone(),
+    )
+    .add_or(
+        marker_item(profile.pid, &email, invitation.iid, invitation.expires_at)?
+            .when(marker_condition),
+        already,
+    )
+    .append(sending_writes(profile, now)?);
+    tx.commit(app.table.as_ref()).await?;
+    Ok(invitation)
+}
+
+pub(super) async fn load(app: &App, pid: Uuid, iid: Uuid) -> Decided<InvitationRecord> {
+    match app.table.get(&keys::invitation(pid, iid)).await? {
+        Some(item) => Ok(keys::from_item(item)?),
+        None => Err(Refusal::not_found()),
+    }
+}
+
+/// Sends an invitation again: a new link (the old one stops working), its time restarted.
+/// Pending and expired invitations can be resent.
+pub async fn resend(app: &App, caller: &ProfileCaller, iid: Uuid) -> Decided<InvitationRecord> {
+    let mut invitation = load(app, caller.pid, iid).await?;
+    let now = app.now();
+    if !matches!(
+        invitation.status_at(now),
+        InvitationStatus::Pending | InvitationStatus::Expired
+    ) {
+        return Err(Refusal::Conflict(format!(
+            "a {} invitation cannot be resent",
+            spelling(&invitation.status_at(now))
+        )));
+    }
+    let expires_at = now + invitation_ttl(app)?;
+    let changed = Refusal::Conflict(
+        "the invitation changed meanwhile, or another invitation to this e-mail is pending".into(),
+    );
+    let pending = spelling(&InvitationStatus::Pending);
+    let mut tx = Tx::new();
+    tx.add_or(
+        Write::Update {
+            key: keys::invitation(caller.pid, iid),
+            update: Update::new()
+                .add("version", 1)
+                .set("expires_at", expires_at.to_rfc3339())
+                .set("status", pending.clone())
+                .remove("token_hash"),
+            condition: Some(Condition::All(vec![
+                Condition::Equals("version".into(), invitation.version.into()),
+                Condition::Equals("status".into(), pending.into()),
+            ])),
+        },
+        changed.clone(),
+    )
+    // The marker, unless another invitation to this e-mail took it over meanwhile.
+    .add_or(
+        marker_item(caller.pid, &invitation.email, iid, expires_at)?
+            .when(Condition::Equals("iid".into(), iid.to_string().into())),
+        changed,
+    )
+    .append(sending_writes(&caller.profile, now)?);
+    let stale_link = invitation.token_hash.clone();
+    tx.commit(app.table.as_ref()).await?;
+    if let Some(hash) = stale_link {
+        app.table.delete(&keys::token(&hash), None).await?;
+    }
+    invitation.version += 1;
+    invitation.expires_at = expires_at;
+    invitation.token_hash = None;
+    Ok(invitation)
+}
+
+/// Revokes a pending (or expired) invitation: its link stops working.
+pub async fn revoke(app: &App, caller: &ProfileCaller, iid: Uuid) -> Decided<()> {
+    let invitation = load(app, caller.pid, iid).await?;
+    if invitation.status != InvitationStatus::Pending {
+        return Err(Refusal::Conflict(format!(
+            "a {} invitation cannot be revoked",
+            spelling(&invitation.status)
+        )));
+    }
+    match close(
+        app,
+        &invitation,
+        InvitationStatus::Revoked,
+        app.now(),
+        Tx::new(),
+    )
+    .await
+    {
+        // Answered meanwhile: it is closed either way.
+        Err(refusal) if refusal == answered_meanwhile() => Ok(()),
+        outcome => outcome,
+    }
+}
+
+/// The refusal of closing an invitation that was answered (or changed) meanwhile.
+pub(super) fn answered_meanwhile() -> Refusal {
+    Refusal::Conflict("this invitation was already answered".into())
+}
+
+/// Moves a pending invitation to `status` with `more` writes in the same transaction: the
+/// invitation (guarded: still pending, same version), its marker and its link go together.
+/// Refused with [`answered_meanwhile`] when it was no longer pending.
+pub(super) async fn close(
+    app: &App,
+    invitation: &InvitationRecord,
+    status: InvitationStatus,
+    now: DateTime<Utc>,
+    more: Tx,
+) -> Decided<()> {
+    let mut tx = Tx::new();
+    tx.add_or(
+        Write::Update {
+            key: keys::invitation(invitation.pid, invitation.iid),
+            update: Update::new()
+                .set("status", spelling(&status))
+                .set("answered_at", now.to_rfc3339())
+                .remove("token_hash"),
+            condition: Some(Condition::All(vec![
+                Condition::Equals("status".into(), spelling(&InvitationStatus::Pending).into()),
+                Condition::Equals("version".into(), invitation.version.into()),
+            ])),
+        },
+        answered_meanwhile(),
+    )
+    .add_or(
+        Write::Delete {
+            key: keys::pending_invitation(invitation.pid, &invitation.email),
+            condition: Some(Condition::Equals(
+                "iid".into(),
+                invitation.iid.to_string().into(),
+            )),
+        },
+        answered_meanwhile(),
+    );
+    if let Some(hash) = &invitation.token_hash {
+        tx.add(Write::delete(keys::token(hash)));
+    }
+    tx.append(more);
+    tx.commit(app.table.as_ref()).await
+}

@@ -1,0 +1,80 @@
+//! Invitation links: the notifications handler makes each e-mail's secret and stores its hash
+//! in the same transaction as the change record's sent-marker.
+
+use crate::app::App;
+use crate::catalogue::spelling;
+use crate::domain::records::{
+    InvitationRecord, InvitationStatus, InvitationTokenRecord, TokenRecord,
+};
+use crate::domain::tx::Tx;
+use crate::keys;
+use crate::refusal::{Decided, Refusal};
+use crate::secrets::{self, SecretKind};
+use crate::store::{Condition, Key, StoreError, Update, Write};
+
+/// What the notifications handler needs to e-mail an invitation: a fresh link secret, stored
+/// (hashed) with the invitation's current version in the same transaction as the sent-marker
+/// of the change record. Returns `None` when the invitation moved on meanwhile (answered,
+/// revoked, resent) or this record was handled before.
+pub async fn prepare_link(
+    app: &App,
+    invitation: &InvitationRecord,
+    marker: Write,
+) -> Decided<Option<String>> {
+    let secret = secrets::generate(SecretKind::Invitation).map_err(|_| Refusal::Internal)?;
+    let digest = secrets::digest(&secret);
+    let link = InvitationTokenRecord {
+        pid: invitation.pid,
+        iid: invitation.iid,
+        version: invitation.version,
+        expires_at: invitation.expires_at,
+        ttl: invitation.expires_at.timestamp(),
+    };
+    let mut tx = Tx::new();
+    tx.add(marker)
+        .add(Write::put_new(keys::to_item(
+            &keys::token(&digest),
+            &TokenRecord::Invitation(link),
+        )?))
+        .add(Write::Update {
+            key: keys::invitation(invitation.pid, invitation.iid),
+            update: Update::new().set("token_hash", digest),
+            condition: Some(Condition::All(vec![
+                Condition::Equals("status".into(), spelling(&InvitationStatus::Pending).into()),
+                Condition::Equals("version".into(), invitation.version.into()),
+            ])),
+        });
+    match tx.commit(app.table.as_ref()).await {
+        Ok(()) => Ok(Some(secret)),
+        Err(Refusal::Contended(_)) => Ok(None),
+        Err(refusal) => Err(refusal),
+    }
+}
+
+/// Undoes [`prepare_link`] when the e-mail could not be sent, so a retry prepares it again.
+pub async fn unprepare_link(
+    app: &App,
+    invitation: &InvitationRecord,
+    secret: &str,
+    marker: Key,
+) -> Decided<()> {
+    let digest = secrets::digest(secret);
+    app.table
+        .transact(vec![
+            Write::delete(marker),
+            Write::delete(keys::token(&digest)),
+        ])
+        .await?;
+    let forget = app
+        .table
+        .update(
+            &keys::invitation(invitation.pid, invitation.iid),
+            Update::new().remove("token_hash"),
+            Some(Condition::Equals("token_hash".into(), digest.into())),
+        )
+        .await;
+    match forget {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}

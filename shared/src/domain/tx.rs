@@ -1,0 +1,80 @@
+//! Transactions whose writes say what their failure means. Each write may carry the refusal
+//! it stands for (the gauge write carries `limit-reached`, the e-mail claim `conflict`, …);
+//! when the store cancels the transaction, [`Tx::commit`] answers with the refusal of the first
+//! write that failed, so no caller decodes a refusal by the position of a write.
+
+use crate::refusal::{Decided, Refusal};
+use crate::store::{StoreError, Table, Write};
+
+/// The refusal of a write that failed without saying what that means: the state it was
+/// guarded against changed meanwhile.
+fn changed_meanwhile() -> Refusal {
+    Refusal::Contended("the data changed meanwhile; try again".into())
+}
+
+/// An all-or-nothing set of writes, each with the refusal it stands for.
+#[derive(Debug, Default)]
+pub struct Tx {
+    writes: Vec<Write>,
+    refusals: Vec<Option<Refusal>>,
+}
+
+impl Tx {
+    pub fn new() -> Self {
+        Tx::default()
+    }
+
+    /// Adds a write whose failure means only that the state changed meanwhile.
+    pub fn add(&mut self, write: Write) -> &mut Self {
+        self.writes.push(write);
+        self.refusals.push(None);
+        self
+    }
+
+    /// Adds a write whose failure means `refusal`.
+    pub fn add_or(&mut self, write: Write, refusal: Refusal) -> &mut Self {
+        self.writes.push(write);
+        self.refusals.push(Some(refusal));
+        self
+    }
+
+    /// Adds every write of `other`, with their refusals.
+    pub fn append(&mut self, other: Tx) -> &mut Self {
+        self.writes.extend(other.writes);
+        self.refusals.extend(other.refusals);
+        self
+    }
+
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Writes everything or nothing. A cancelled transaction answers with the refusal of the
+    /// first failed write that carries one, else [`Refusal::Contended`].
+    pub async fn commit(self, table: &dyn Table) -> Decided<()> {
+        let Tx { writes, refusals } = self;
+        match table.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::TransactionCancelled { failed }) => Err(failed
+                .iter()
+                .filter_map(|index| refusals.get(*index).cloned().flatten())
+                .next()
+                .unwrap_or_else(changed_meanwhile)),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// A single conditional write (put, update, delete) refused with `refusal` when its condition
+/// fails.
+pub fn refuse_failed<T>(outcome: Result<T, StoreError>, refusal: Refusal) -> Decided<T> {
+    match outcome {
+        Ok(value) => Ok(value),
+        Err(StoreError::ConditionFailed) => Err(refusal),
+        Err(error) => Err(error.into()),
+    }
+}

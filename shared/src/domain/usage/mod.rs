@@ -1,0 +1,182 @@
+//! Limits and usage: metering (this file: the gauges and monthly counters, enforced in the
+//! same transaction as the write that consumes), [`allocation`] (moving amounts between the
+//! account's pool and its profiles) and [`report`] (a profile's usage and statistics).
+//!
+//! Where things live (flat numeric attributes, so one condition guards each):
+//! - account item: `pool_<service>` (what it may hand out), `alloc_<service>` (handed out);
+//! - profile item: `limit_<service>` (its allocation), `used_<gauge>` (the gauges);
+//! - `PROFILE#pid / USAGE#yyyy-mm`: `<service>` (monthly counters) and `<service>_dNN` (per day);
+//!   `USAGE#yyyy-mm#LEVELS`: for gauges, the level each day reached.
+
+pub mod allocation;
+pub mod report;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+
+use super::records::ProfileRecord;
+use super::tx::{Tx, refuse_failed};
+use crate::app::App;
+pub use crate::catalogue::{Amounts, Metering, Service};
+use crate::keys;
+use crate::refusal::{Decided, Refusal};
+use crate::store::{Condition, Key, Update, Write};
+
+/// The month a time falls in, `yyyy-mm`.
+pub fn month_of(at: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}", at.year(), at.month())
+}
+
+/// Parses `yyyy-mm` into the first day of that month.
+pub fn parse_month(text: &str) -> Decided<NaiveDate> {
+    NaiveDate::parse_from_str(&format!("{}-01", text.trim()), "%Y-%m-%d")
+        .map_err(|_| Refusal::invalid("month", format!("`{text}` is not a month (YYYY-MM)")))
+}
+
+/// The month `text` names (`yyyy-mm`, normalised), or the current one.
+pub fn month_or_now(text: Option<&str>, now: DateTime<Utc>) -> Decided<String> {
+    match text {
+        Some(text) => {
+            let first = parse_month(text)?;
+            Ok(format!("{:04}-{:02}", first.year(), first.month()))
+        }
+        None => Ok(month_of(now)),
+    }
+}
+
+/// How long until the next calendar month starts (UTC): when a monthly limit lifts.
+pub fn until_next_month(now: DateTime<Utc>) -> Duration {
+    let (year, month) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    let seconds = match Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single() {
+        Some(next) => (next - now).num_seconds().max(1) as u64,
+        None => 1,
+    };
+    Duration::from_secs(seconds)
+}
+
+/// The refusal of a request that would pass a limit.
+pub fn limit_reached(service: Service, now: DateTime<Utc>) -> Refusal {
+    Refusal::LimitReached {
+        service,
+        retry_after: match service.metering() {
+            Metering::Monthly => Some(until_next_month(now)),
+            Metering::Gauge => None,
+        },
+    }
+}
+
+/// The writes that change gauge `service` of `profile` (as read) by `delta`, to join the
+/// transaction of the write that creates (+1) or deletes (-1) the counted item, so the gauge
+/// can never drift from the items it counts:
+/// 1. the profile's gauge: a rise is guarded by the limit read with the profile and by that
+///    limit not having changed meanwhile (refused: `limit-reached`); a fall is not guarded, so
+///    deleting always works;
+/// 2. the day's level of the gauge in the month's levels item, for statistics (the level this
+///    write expects to leave; under concurrent changes the last one wins).
+pub fn gauge_writes(
+    profile: &ProfileRecord,
+    service: Service,
+    delta: i64,
+    now: DateTime<Utc>,
+) -> Decided<Tx> {
+    let (limit, used) = (profile.limit(service), profile.gauge(service));
+    if delta > 0 && used + delta > limit {
+        return Err(limit_reached(service, now));
+    }
+    let mut condition = vec![Condition::Exists];
+    if delta > 0 {
+        condition.push(Condition::Equals(service.limit_attr(), limit.into()));
+        condition.push(Condition::Below(service.used_attr(), limit - delta + 1));
+    }
+    let month = month_of(now);
+    let mut tx = Tx::new();
+    tx.add_or(
+        Write::Update {
+            key: keys::profile(profile.pid),
+            update: Update::new().add(service.used_attr(), delta),
+            condition: Some(Condition::All(condition)),
+        },
+        limit_reached(service, now),
+    )
+    .add(Write::update(
+        keys::usage_levels(profile.pid, &month),
+        Update::new()
+            .set("month", month)
+            .set(service.day_attr(now.day()), (used + delta).max(0)),
+    ));
+    Ok(tx)
+}
+
+/// The update that counts `count` uses of monthly `service` of `profile` in the current month
+/// and day, with its guard: the count stays within the profile's limit. It also records the
+/// limit it was checked against, so the change record carries it (the notifications handler
+/// needs no read to tell a threshold crossing).
+fn monthly_count(
+    profile: &ProfileRecord,
+    service: Service,
+    count: i64,
+    now: DateTime<Utc>,
+) -> Decided<(Key, Update, Condition)> {
+    let limit = profile.limit(service);
+    if limit < count {
+        return Err(limit_reached(service, now));
+    }
+    let update = Update::new()
+        .set("month", month_of(now))
+        .set(service.limit_attr(), limit)
+        .add(service.used_attr(), count)
+        .add(service.day_attr(now.day()), count);
+    Ok((
+        keys::usage(profile.pid, &month_of(now)),
+        update,
+        Condition::Below(service.used_attr(), limit - count + 1),
+    ))
+}
+
+/// [`count_monthly`] as one write of a transaction (refused: `limit-reached`).
+pub fn monthly_writes(
+    profile: &ProfileRecord,
+    service: Service,
+    count: i64,
+    now: DateTime<Utc>,
+) -> Decided<Tx> {
+    let (key, update, condition) = monthly_count(profile, service, count, now)?;
+    let mut tx = Tx::new();
+    tx.add_or(
+        Write::Update {
+            key,
+            update,
+            condition: Some(condition),
+        },
+        limit_reached(service, now),
+    );
+    Ok(tx)
+}
+
+/// Counts one API request on the profile for this month (one conditional write); refuses it
+/// with `limit-reached` when the month's `api_requests` limit is reached. Nothing else of this
+/// profile or any other is affected.
+pub async fn count_request(app: &App, profile: &ProfileRecord) -> Decided<()> {
+    count_monthly(app, profile, Service::ApiRequests, 1).await
+}
+
+/// Counts `count` uses of a monthly service, refusing them (writing nothing) past the limit.
+pub async fn count_monthly(
+    app: &App,
+    profile: &ProfileRecord,
+    service: Service,
+    count: i64,
+) -> Decided<()> {
+    let now = app.now();
+    let (key, update, condition) = monthly_count(profile, service, count, now)?;
+    refuse_failed(
+        app.table.update(&key, update, Some(condition)).await,
+        limit_reached(service, now),
+    )
+    .map(|_| ())
+}
