@@ -22,7 +22,19 @@ use crate::store::{Condition, Key, Update, Write};
 use uuid::Uuid;
 
 /// A metered service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Service {
     RunUsers,
@@ -103,7 +115,7 @@ impl fmt::Display for Service {
 }
 
 /// An amount per service.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Amounts(pub BTreeMap<Service, i64>);
 
 impl Amounts {
@@ -434,7 +446,7 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
 pub const ALLOCATION_TRIES: usize = 5;
 
 /// One service's use in a month, and its limit.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ServiceUse {
     pub used: i64,
     pub limit: i64,
@@ -525,7 +537,7 @@ pub enum Periodicity {
 }
 
 /// One point of a series.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Point {
     pub period: String,
     pub value: i64,
@@ -607,14 +619,14 @@ pub async fn statistics(
 }
 
 /// One service's use and cost.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct UseAndCost {
     pub used: i64,
     pub cost: f64,
 }
 
 /// One profile's use and cost in a month.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ProfileCost {
     pub id: Uuid,
     pub name: String,
