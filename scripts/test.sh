@@ -6,12 +6,13 @@
 #             .venv (pip, pinned)
 #   services  DynamoDB Local (in memory) and the SES v2 emulator aws-ses-v2-local, each on a free
 #             loopback port; stopped on exit, whatever happens
-#   steps     cargo fmt --check, template checks (SAM translate + cfn-lint), cargo test, cargo clippy
+#   steps     cargo fmt --check, template checks (SAM translate + cfn-lint), docs/openapi.json
+#             validated as OpenAPI 3.1 (openapi-spec-validator), cargo test, cargo clippy
 # Every step runs even when an earlier one failed; the exit code is non-zero when any failed, and
 # a summary of the steps closes the log. Logs of the services: target/test-logs/.
 #
 # Environment knobs (all optional):
-#   TEST_SKIP="clippy fmt"     skip these steps (names as in the summary: fmt template test clippy)
+#   TEST_SKIP="clippy fmt"     skip these steps (names as in the summary: fmt template openapi test clippy)
 #   DDB_START_TIMEOUT=90       seconds to wait for DynamoDB Local to answer
 #   SES_START_TIMEOUT=30       seconds to wait for the SES emulator to answer
 #   Extra arguments are passed to `cargo test`, e.g. `scripts/test.sh -p tenantry-tests`.
@@ -407,6 +408,20 @@ step_template() {
     "$VENV/bin/python" "$ROOT/infra/check_template.py"
 }
 
+# docs/openapi.json is generated from the route table (tests/tests/openapi.rs checks it is up to
+# date); this checks that what is generated is valid OpenAPI 3.1, schemas included.
+step_openapi() {
+    local doc="$ROOT/docs/openapi.json"
+    if [[ ! -f "$doc" ]]; then
+        log "docs/openapi.json is missing: cargo run -p tenantry-local -- openapi docs/openapi.json"
+        return 1
+    fi
+    if ! "$VENV/bin/openapi-spec-validator" --schema 3.1 --validation-errors all "$doc"; then
+        log "docs/openapi.json is NOT valid OpenAPI 3.1 (errors above)"
+        return 1
+    fi
+}
+
 step_test() {
     [[ -n "${DYNAMODB_ENDPOINT:-}" ]] || log "WARNING: DYNAMODB_ENDPOINT is not set: the DynamoDB tests will fail"
     [[ -n "${SES_TEST_ENDPOINT:-}" ]] || log "WARNING: SES_TEST_ENDPOINT is not set: the SES tests will fail"
@@ -441,6 +456,7 @@ setup_venv
 
 run_step fmt step_fmt
 run_step template step_template
+run_step openapi step_openapi
 
 if [[ "$TEST_SKIP" != *" test "* ]]; then
     section "services"

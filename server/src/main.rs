@@ -4,6 +4,8 @@
 //! - `PORT` (default 3000) on 127.0.0.1; prints `listening on http://127.0.0.1:<port>` once ready.
 //! - `TENANTRY_DATA_DIR` (default `./.tenantry`) keeps the data, across restarts.
 //! - Stops cleanly on Ctrl-C / SIGTERM.
+//! - Also serves the OpenAPI document at `GET /v1/openapi.json`; `tenantry-local openapi [FILE]`
+//!   prints it (or writes it to FILE, e.g. `docs/openapi.json`) and exits.
 
 mod feed;
 
@@ -20,6 +22,14 @@ use shared::store::embedded::EmbeddedTable;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("openapi") => return write_openapi(args.get(1).map(String::as_str)),
+        Some(other) => anyhow::bail!(
+            "unknown argument `{other}`: run without arguments to serve, or `openapi [FILE]`"
+        ),
+    }
     shared::telemetry::init_json();
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port.trim().parse().context("PORT must be a port number")?,
@@ -66,6 +76,19 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!("the change feed did not stop within 30 s");
     }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Prints the OpenAPI document, or writes it to `file`.
+fn write_openapi(file: Option<&str>) -> anyhow::Result<()> {
+    let text = shared::http::openapi::text();
+    match file {
+        Some(file) => {
+            std::fs::write(file, text).with_context(|| format!("writing {file}"))?;
+            eprintln!("wrote {file}");
+        }
+        None => print!("{text}"),
+    }
     Ok(())
 }
 

@@ -8,6 +8,10 @@
 //! A function that has a `FunctionUrlConfig` (the streamed CSV export: HTTP APIs cannot stream) is
 //! reached through its own Function URL instead; its routes need no `HttpApi` event, and it must
 //! then have none.
+//!
+//! Routes of function `shared::http::LOCAL` are served by the local server only: no template
+//! resource, no event. The OpenAPI document (`docs/openapi.json`) is held to the same check: its
+//! operations, each tagged with its function, are the template's events.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -166,7 +170,7 @@ fn check(template_yaml: &str, routes: &[RouteRef<'_>]) -> Vec<String> {
     for (function, method, path) in &declared {
         if !expected.contains(&(function.clone(), method.clone(), path.clone())) {
             problems.push(format!(
-                "HttpApi event {method} {path} on {} is not a route of `{function}` in shared::http::route_table()",
+                "HttpApi event {method} {path} on {} is not a route of `{function}`",
                 resource_name(function)
             ));
         }
@@ -183,6 +187,7 @@ fn template_events_match_the_route_table() {
     assert!(!table.is_empty(), "the route table is empty");
     let routes: Vec<RouteRef<'_>> = table
         .iter()
+        .filter(|r| r.function != shared::http::LOCAL)
         .map(|r| (r.function, r.method, r.path))
         .collect();
     let problems = check(&yaml, &routes);
@@ -190,6 +195,41 @@ fn template_events_match_the_route_table() {
         problems.is_empty(),
         "{} and shared::http::route_table() disagree:\n  - {}",
         path.display(),
+        problems.join("\n  - ")
+    );
+}
+
+#[test]
+fn template_events_match_the_openapi_document() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let yaml = std::fs::read_to_string(root.join("infra/template.yaml"))
+        .unwrap_or_else(|e| panic!("cannot read infra/template.yaml: {e}"));
+    let text = std::fs::read_to_string(root.join("docs/openapi.json"))
+        .unwrap_or_else(|e| panic!("cannot read docs/openapi.json: {e}"));
+    let document: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("docs/openapi.json: {e}"));
+    // (function, METHOD, path) of every operation, the function being its one tag.
+    let mut operations: Vec<(String, String, String)> = Vec::new();
+    for (path, item) in document["paths"].as_object().into_iter().flatten() {
+        for (method, operation) in item.as_object().into_iter().flatten() {
+            let function = operation["tags"][0].as_str().unwrap_or_default();
+            if function != shared::http::LOCAL {
+                operations.push((function.into(), method.to_ascii_uppercase(), path.clone()));
+            }
+        }
+    }
+    assert!(
+        !operations.is_empty(),
+        "docs/openapi.json has no operations"
+    );
+    let routes: Vec<RouteRef<'_>> = operations
+        .iter()
+        .map(|(f, m, p)| (f.as_str(), m.as_str(), p.as_str()))
+        .collect();
+    let problems = check(&yaml, &routes);
+    assert!(
+        problems.is_empty(),
+        "infra/template.yaml and docs/openapi.json disagree:\n  - {}",
         problems.join("\n  - ")
     );
 }

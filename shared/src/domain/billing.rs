@@ -23,14 +23,14 @@ pub fn cost(prices: &BTreeMap<Service, f64>, service: Service, used: i64) -> f64
 }
 
 /// One service's use and cost.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct UseAndCost {
     pub used: i64,
     pub cost: f64,
 }
 
 /// One profile's use and cost in a month.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ProfileCost {
     pub id: Uuid,
     pub name: String,

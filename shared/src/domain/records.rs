@@ -10,7 +10,19 @@ use crate::catalogue::{Amounts, Metering, Service};
 use crate::email::Email;
 
 /// A member's role on a profile. Ordered by power: member < admin < owner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Member,
@@ -19,7 +31,19 @@ pub enum Role {
 }
 
 /// What a token may do on its profile, on top of its creator's role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Permission {
     /// Safe methods only (GET, HEAD), outside team, tokens and limits.
@@ -149,7 +173,7 @@ pub struct InvitationTokenRecord {
 
 /// Where an invitation stands. `expired` is never stored: it is a pending invitation whose time
 /// has passed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InvitationStatus {
     Pending,

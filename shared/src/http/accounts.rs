@@ -10,10 +10,13 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::Route;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
 use super::extract::Json;
+use super::openapi::month_schema;
 use super::problem::ApiResult;
 use super::profiles::ProfileBody;
+use super::{Doc, Route, schema};
 use crate::app::App;
 use crate::catalogue::Service;
 use crate::domain::access::{Access, Principal};
@@ -23,29 +26,127 @@ use crate::domain::credentials;
 use crate::domain::records::AccountRecord;
 
 pub fn routes() -> Vec<Route> {
-    let route = |method, path, access, handler| Route {
+    let route = |method, path, access, handler, doc| Route {
         function: "accounts",
         method,
         path,
         access,
         handler,
+        doc,
     };
     vec![
-        route(Method::POST, "/v1/accounts", Access::Anyone, post(sign_up)),
-        route(Method::POST, "/v1/login", Access::Anyone, post(login)),
-        route(Method::POST, "/v1/logout", Access::Session, post(logout)),
-        route(Method::GET, "/v1/account", Access::Session, get(account)),
+        route(
+            Method::POST,
+            "/v1/accounts",
+            Access::Anyone,
+            post(sign_up),
+            Doc::new(
+                "signUp",
+                "Create an account, with its first profile",
+                signed_up_schema,
+            )
+            .status(StatusCode::CREATED)
+            .body(schema::<SignUpBody>)
+            .errors(&[StatusCode::CONFLICT]),
+        ),
+        route(
+            Method::POST,
+            "/v1/login",
+            Access::Anyone,
+            post(login),
+            Doc::new("login", "Log in: a session token", session_schema)
+                .body(schema::<LoginBody>)
+                .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
+        ),
+        route(
+            Method::POST,
+            "/v1/logout",
+            Access::Session,
+            post(logout),
+            Doc::no_content("logout", "End this session"),
+        ),
+        route(
+            Method::GET,
+            "/v1/account",
+            Access::Session,
+            get(account),
+            Doc::new(
+                "getAccount",
+                "The account, its service pool and what is allocated",
+                schema::<AccountBody>,
+            ),
+        ),
         route(
             Method::GET,
             "/v1/account/statistics",
             Access::Session,
             get(statistics),
+            Doc::new(
+                "getAccountStatistics",
+                "Use and cost per owned profile and per service in a month",
+                statistics_schema,
+            )
+            .query(
+                "month",
+                "`YYYY-MM`; this month when left out",
+                false,
+                month_schema(),
+            ),
         ),
     ]
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/accounts`: the account with its first profile.
+fn signed_up_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "allOf": [
+            generator.subschema_for::<AccountBody>(),
+            {
+                "type": "object",
+                "properties": { "profile": generator.subschema_for::<ProfileBody>() },
+                "required": ["profile"],
+            },
+        ],
+    })
+}
+
+/// `POST /v1/login`: a session.
+fn session_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "properties": {
+            "token": { "type": "string", "description": "The session token: `Authorization: Bearer <token>`" },
+            "expires_at": generator.subschema_for::<chrono::DateTime<chrono::Utc>>(),
+        },
+        "required": ["token", "expires_at"],
+    })
+}
+
+/// `GET /v1/account/statistics`.
+fn statistics_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "properties": {
+            "month": { "type": "string", "description": "`YYYY-MM`" },
+            "currency": { "type": "string", "const": "USD" },
+            "prices": generator.subschema_for::<BTreeMap<Service, f64>>(),
+            "profiles": generator.subschema_for::<Vec<billing::ProfileCost>>(),
+            "totals": {
+                "type": "object",
+                "properties": {
+                    "services": generator.subschema_for::<BTreeMap<Service, billing::UseAndCost>>(),
+                    "cost": { "type": "number" },
+                },
+                "required": ["services", "cost"],
+            },
+        },
+        "required": ["month", "currency", "prices", "profiles", "totals"],
+    })
+}
+
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "SignUp")]
 struct SignUpBody {
     email: String,
     name: String,
@@ -54,7 +155,8 @@ struct SignUpBody {
 
 /// An account as the API shows it (never its password hash), with its service pool: per
 /// service, what it may hand out, what is allocated to its profiles and what is free.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Account")]
 pub struct AccountBody {
     id: uuid::Uuid,
     email: String,
@@ -63,7 +165,8 @@ pub struct AccountBody {
     services: BTreeMap<Service, PoolBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Pool")]
 struct PoolBody {
     pool: i64,
     allocated: i64,
@@ -112,8 +215,9 @@ async fn sign_up(
     Ok((StatusCode::CREATED, axum::Json(view)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Login")]
 struct LoginBody {
     email: String,
     password: String,

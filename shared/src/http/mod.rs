@@ -1,9 +1,11 @@
 //! The HTTP routers of every function, built from one route table. Each route names its
 //! function (the Lambda that serves it), its method, its path and who may call it; the table is
-//! also what the template check compares `infra/template.yaml` with.
+//! also what the template check compares `infra/template.yaml` with, and what the OpenAPI
+//! document (`openapi`) is generated from: each route carries its [`Doc`].
 
 pub mod accounts;
 pub mod extract;
+pub mod openapi;
 pub mod problem;
 pub mod profiles;
 pub mod team;
@@ -14,14 +16,18 @@ use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, 
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::MethodRouter;
+use axum::routing::{MethodRouter, get};
 
 use crate::app::App;
 use crate::domain::access::{self, Access, Intent};
 use crate::refusal::Refusal;
 use crate::secrets::SecretKind;
 
+pub use openapi::{Doc, schema};
 pub use problem::{ApiError, ApiResult};
+
+/// The `function` of routes that only the local server serves (no Lambda, no template event).
+pub const LOCAL: &str = "local";
 
 /// One route of the API.
 pub struct Route {
@@ -30,6 +36,8 @@ pub struct Route {
     pub path: &'static str,
     pub access: Access,
     pub handler: MethodRouter<App>,
+    /// What the OpenAPI document says about it: summary, schemas, errors.
+    pub doc: Doc,
 }
 
 /// A route's identity, without its handler.
@@ -47,7 +55,24 @@ pub fn routes() -> Vec<Route> {
     routes.extend(profiles::routes());
     routes.extend(tokens::routes());
     routes.extend(team::routes());
+    routes.extend(local_routes());
     routes
+}
+
+/// Routes of the local server only (`function` [`LOCAL`]): the API's own description.
+fn local_routes() -> Vec<Route> {
+    vec![Route {
+        function: LOCAL,
+        method: Method::GET,
+        path: "/v1/openapi.json",
+        access: Access::Anyone,
+        handler: get(|| async { axum::Json(openapi::document()) }),
+        doc: Doc::new(
+            "openApi",
+            "This document: the API in OpenAPI 3.1",
+            |_| schemars::json_schema!({ "type": "object" }),
+        ),
+    }]
 }
 
 /// Every route's function, method, path and access, for checks and docs.

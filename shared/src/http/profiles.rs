@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Route;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
 use super::extract::{Json, double_option};
+use super::openapi::month_schema;
 use super::problem::ApiResult;
+use super::{Doc, Route, schema};
 use crate::app::App;
 use crate::catalogue::{Amounts, Service};
 use crate::domain::Role;
@@ -27,41 +30,191 @@ use crate::domain::usage::report::{self, Periodicity};
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
-    let route = |method, path, access, handler| Route {
+    let route = |method, path, access, handler, doc| Route {
         function: "profiles",
         method,
         path,
         access,
         handler,
+        doc,
     };
     const MEMBER: Access = Access::Profile(Role::Member, Area::App);
     const ADMIN: Access = Access::Profile(Role::Admin, Area::App);
     const OWNER: Access = Access::Profile(Role::Owner, Area::Governance);
     let one = "/v1/profiles/{pid}";
     vec![
-        route(Method::POST, "/v1/profiles", Access::Session, post(create)),
-        route(Method::GET, "/v1/profiles", Access::Session, get(list)),
-        route(Method::GET, one, MEMBER, get(read)),
-        route(Method::PATCH, one, ADMIN, patch(update)),
-        route(Method::DELETE, one, OWNER, delete(remove)),
+        route(
+            Method::POST,
+            "/v1/profiles",
+            Access::Session,
+            post(create),
+            Doc::new(
+                "createProfile",
+                "Create a profile, with the included services",
+                schema::<ProfileBody>,
+            )
+            .status(StatusCode::CREATED)
+            .body(schema::<CreateBody>)
+            .errors(&[StatusCode::CONFLICT]),
+        ),
+        route(
+            Method::GET,
+            "/v1/profiles",
+            Access::Session,
+            get(list),
+            Doc::new(
+                "listProfiles",
+                "The profiles I own or belong to, each with my role",
+                list_schema,
+            ),
+        ),
+        route(
+            Method::GET,
+            one,
+            MEMBER,
+            get(read),
+            Doc::new("getProfile", "The profile", schema::<ProfileBody>),
+        ),
+        route(
+            Method::PATCH,
+            one,
+            ADMIN,
+            patch(update),
+            Doc::new(
+                "updateProfile",
+                "Rename the profile or change its logo",
+                schema::<ProfileBody>,
+            )
+            .body(schema::<UpdateBody>)
+            .errors(&[StatusCode::CONFLICT]),
+        ),
+        route(
+            Method::DELETE,
+            one,
+            OWNER,
+            delete(remove),
+            Doc::no_content(
+                "deleteProfile",
+                "Delete the profile and everything under it (password re-entered)",
+            )
+            .body(schema::<DeleteBody>)
+            .errors(&[StatusCode::CONFLICT]),
+        ),
         route(
             Method::PUT,
             "/v1/profiles/{pid}/limits",
             OWNER,
             put(set_limits),
+            Doc::new(
+                "setProfileLimits",
+                "Allocate services from the account's pool",
+                schema::<ProfileBody>,
+            )
+            .body(schema::<LimitsBody>)
+            .errors(&[StatusCode::CONFLICT]),
         ),
-        route(Method::GET, "/v1/profiles/{pid}/usage", MEMBER, get(usage)),
+        route(
+            Method::GET,
+            "/v1/profiles/{pid}/usage",
+            MEMBER,
+            get(usage),
+            Doc::new(
+                "getProfileUsage",
+                "Per service: used and limit, in a month",
+                usage_schema,
+            )
+            .query(
+                "month",
+                "`YYYY-MM`; this month when left out",
+                false,
+                month_schema(),
+            ),
+        ),
         route(
             Method::GET,
             "/v1/profiles/{pid}/statistics",
             MEMBER,
             get(statistics),
+            Doc::new(
+                "getProfileStatistics",
+                "Usage over time, per service",
+                statistics_schema,
+            )
+            .query(
+                "start",
+                "The first day",
+                true,
+                json!({ "type": "string", "format": "date" }),
+            )
+            .query(
+                "end",
+                "The last day (at most two years after start)",
+                true,
+                json!({ "type": "string", "format": "date" }),
+            )
+            .query(
+                "periodicity",
+                "One point per day or per month",
+                false,
+                json!({ "type": "string", "enum": ["day", "month"], "default": "day" }),
+            ),
         ),
     ]
 }
 
+/// `GET /v1/profiles`.
+fn list_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "properties": {
+            "profiles": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": generator.subschema_for::<Uuid>(),
+                        "name": { "type": "string" },
+                        "logo_url": { "type": ["string", "null"] },
+                        "role": generator.subschema_for::<Role>(),
+                        "joined_at": generator.subschema_for::<DateTime<Utc>>(),
+                    },
+                    "required": ["id", "name", "logo_url", "role", "joined_at"],
+                },
+            },
+        },
+        "required": ["profiles"],
+    })
+}
+
+/// `GET /v1/profiles/{pid}/usage`.
+fn usage_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "properties": {
+            "month": { "type": "string", "description": "`YYYY-MM`" },
+            "services": generator.subschema_for::<BTreeMap<Service, report::ServiceUse>>(),
+        },
+        "required": ["month", "services"],
+    })
+}
+
+/// `GET /v1/profiles/{pid}/statistics`.
+fn statistics_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "properties": {
+            "start": generator.subschema_for::<NaiveDate>(),
+            "end": generator.subschema_for::<NaiveDate>(),
+            "periodicity": { "type": "string", "enum": ["day", "month"] },
+            "series": generator.subschema_for::<BTreeMap<Service, Vec<report::Point>>>(),
+        },
+        "required": ["start", "end", "periodicity", "series"],
+    })
+}
+
 /// A profile as the API shows it, with the caller's role and its services' limits.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Profile")]
 pub struct ProfileBody {
     id: Uuid,
     name: String,
@@ -97,8 +250,9 @@ impl ProfileBody {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NewProfile")]
 struct CreateBody {
     name: String,
     #[serde(default)]
@@ -144,11 +298,13 @@ async fn read(Extension(caller): Extension<ProfileCaller>) -> ApiResult<impl Int
     Ok(axum::Json(ProfileBody::new(&caller.profile, caller.role)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ProfileChanges")]
 struct UpdateBody {
     #[serde(default)]
     name: Option<String>,
+    /// A new logo, or `null` to remove it.
     #[serde(default, deserialize_with = "double_option")]
     logo_url: Option<Option<String>>,
 }
@@ -170,8 +326,9 @@ async fn update(
     Ok(axum::Json(ProfileBody::new(&profile, caller.role)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ProfileDeletion")]
 struct DeleteBody {
     password: String,
 }
@@ -192,8 +349,9 @@ async fn remove(
 }
 
 /// New limits, per service; services left out keep theirs.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NewLimits")]
 struct LimitsBody {
     run_users: Option<i64>,
     team_members: Option<i64>,

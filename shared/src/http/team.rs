@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::Route;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
 use super::extract::{Json, OptionalJson, PathId};
 use super::problem::ApiResult;
+use super::{Doc, Route, schema};
 use crate::app::App;
 use crate::domain::Role;
 use crate::domain::access::{self, Access, Area, Principal, ProfileCaller};
@@ -21,59 +23,188 @@ use crate::domain::team::{self, Answerer};
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
-    let route = |method, path, access, handler| Route {
+    let route = |method, path, access, handler, doc| Route {
         function: "team",
         method,
         path,
         access,
         handler,
+        doc,
     };
     const MEMBER: Access = Access::Profile(Role::Member, Area::Governance);
     const ADMIN: Access = Access::Profile(Role::Admin, Area::Governance);
     const OWNER: Access = Access::Profile(Role::Owner, Area::Governance);
     let team = "/v1/profiles/{pid}/team";
     let member = "/v1/profiles/{pid}/team/{aid}";
+    // The invitee answers with a session or with the link's secret: the handler checks.
+    let answered = "The invitee answers with a login session (no body), or with `{\"token\"}` \
+                    from the invitation e-mail.";
     vec![
-        route(Method::POST, team, ADMIN, post(invite)),
-        route(Method::GET, team, MEMBER, get(list)),
-        route(Method::PATCH, member, OWNER, patch(change_role)),
-        route(Method::DELETE, member, MEMBER, delete(remove)),
+        route(
+            Method::POST,
+            team,
+            ADMIN,
+            post(invite),
+            Doc::new(
+                "invite",
+                "Invite an existing, verified account by e-mail (`admin` only from the owner)",
+                schema::<InvitationBody>,
+            )
+            .status(StatusCode::CREATED)
+            .body(schema::<InviteBody>)
+            .errors(&[StatusCode::CONFLICT]),
+        ),
+        route(
+            Method::GET,
+            team,
+            MEMBER,
+            get(list),
+            Doc::new(
+                "listTeam",
+                "The members and the pending invitations",
+                team_schema,
+            ),
+        ),
+        route(
+            Method::PATCH,
+            member,
+            OWNER,
+            patch(change_role),
+            Doc::new("changeRole", "Change a member's role", schema::<MemberBody>)
+                .body(schema::<RoleBody>)
+                .errors(&[StatusCode::CONFLICT]),
+        ),
+        route(
+            Method::DELETE,
+            member,
+            MEMBER,
+            delete(remove),
+            Doc::no_content(
+                "removeMember",
+                "Remove a member (owner, admin), or leave (the member itself; not the owner)",
+            )
+            .errors(&[StatusCode::CONFLICT]),
+        ),
         route(
             Method::POST,
             "/v1/profiles/{pid}/invitations/{iid}/resend",
             ADMIN,
             post(resend),
+            Doc::new(
+                "resendInvitation",
+                "Send a pending invitation again: a new link, its expiry restarted",
+                schema::<InvitationBody>,
+            )
+            .errors(&[StatusCode::CONFLICT]),
         ),
         route(
             Method::DELETE,
             "/v1/profiles/{pid}/invitations/{iid}",
             ADMIN,
             delete(revoke),
+            Doc::no_content("revokeInvitation", "Revoke a pending invitation")
+                .errors(&[StatusCode::CONFLICT]),
         ),
-        // The invitee answers with a session or with the link's secret: the handler checks.
         route(
             Method::POST,
             "/v1/invitations/{iid}/accept",
             Access::Anyone,
             post(accept),
+            Doc::new("acceptInvitation", "Accept an invitation", accepted_schema)
+                .describe(answered)
+                .optional_body(schema::<AnswerBody>)
+                .errors(&[
+                    StatusCode::UNAUTHORIZED,
+                    StatusCode::FORBIDDEN,
+                    StatusCode::CONFLICT,
+                    StatusCode::TOO_MANY_REQUESTS,
+                ]),
         ),
         route(
             Method::POST,
             "/v1/invitations/{iid}/decline",
             Access::Anyone,
             post(decline),
+            Doc::new(
+                "declineInvitation",
+                "Decline an invitation",
+                declined_schema,
+            )
+            .describe(answered)
+            .optional_body(schema::<AnswerBody>)
+            .errors(&[
+                StatusCode::UNAUTHORIZED,
+                StatusCode::FORBIDDEN,
+                StatusCode::CONFLICT,
+            ]),
         ),
         route(
             Method::GET,
             "/v1/account/invitations",
             Access::Session,
             get(mine),
+            Doc::new(
+                "myInvitations",
+                "The invitations addressed to me",
+                mine_schema,
+            ),
         ),
     ]
 }
 
+/// `GET /v1/profiles/{pid}/team`.
+fn team_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "properties": {
+            "members": generator.subschema_for::<Vec<MemberBody>>(),
+            "invitations": generator.subschema_for::<Vec<InvitationBody>>(),
+        },
+        "required": ["members", "invitations"],
+    })
+}
+
+/// `POST /v1/invitations/{iid}/accept`.
+fn accepted_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "properties": {
+            "status": { "type": "string", "const": "accepted" },
+            "profile": {
+                "type": "object",
+                "properties": {
+                    "id": generator.subschema_for::<Uuid>(),
+                    "name": { "type": "string" },
+                    "role": generator.subschema_for::<Role>(),
+                },
+                "required": ["id", "name", "role"],
+            },
+        },
+        "required": ["status", "profile"],
+    })
+}
+
+/// `POST /v1/invitations/{iid}/decline`.
+fn declined_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "properties": { "status": { "type": "string", "const": "declined" } },
+        "required": ["status"],
+    })
+}
+
+/// `GET /v1/account/invitations`.
+fn mine_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "properties": { "invitations": generator.subschema_for::<Vec<InvitationBody>>() },
+        "required": ["invitations"],
+    })
+}
+
 /// An invitation as the API shows it (never its link's secret or hash).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Invitation")]
 struct InvitationBody {
     id: Uuid,
     profile_id: Uuid,
@@ -104,7 +235,8 @@ impl InvitationBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Member")]
 struct MemberBody {
     id: Uuid,
     email: String,
@@ -125,8 +257,9 @@ impl From<&MemberRecord> for MemberBody {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NewInvitation")]
 struct InviteBody {
     email: String,
     #[serde(default)]
@@ -162,8 +295,9 @@ async fn list(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "RoleChange")]
 struct RoleBody {
     role: Role,
 }
@@ -205,8 +339,9 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "InvitationAnswer")]
 struct AnswerBody {
     #[serde(default)]
     token: Option<String>,

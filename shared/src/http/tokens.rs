@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Route;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
 use super::extract::{Json, PathId};
 use super::problem::ApiResult;
+use super::{Doc, Route, schema};
 use crate::app::App;
 use crate::domain::Role;
 use crate::domain::access::{Access, Area, ProfileCaller};
@@ -20,26 +22,75 @@ use crate::domain::tokens::{self, Expiry, NewToken};
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
-    let route = |method, path, handler| Route {
+    let route = |method, path, handler, doc| Route {
         function: "tokens",
         method,
         path,
         access: Access::Profile(Role::Member, Area::Governance),
         handler,
+        doc,
     };
     vec![
-        route(Method::POST, "/v1/profiles/{pid}/tokens", post(issue)),
-        route(Method::GET, "/v1/profiles/{pid}/tokens", get(list)),
+        route(
+            Method::POST,
+            "/v1/profiles/{pid}/tokens",
+            post(issue),
+            Doc::new(
+                "issueToken",
+                "Issue an API token (password re-entered); its secret is shown once",
+                issued_schema,
+            )
+            .status(StatusCode::CREATED)
+            .body(schema::<IssueBody>)
+            .errors(&[StatusCode::UNAUTHORIZED]),
+        ),
+        route(
+            Method::GET,
+            "/v1/profiles/{pid}/tokens",
+            get(list),
+            Doc::new(
+                "listTokens",
+                "The profile's API tokens, without secrets (members see their own)",
+                list_schema,
+            ),
+        ),
         route(
             Method::DELETE,
             "/v1/profiles/{pid}/tokens/{tid}",
             delete(revoke),
+            Doc::no_content("revokeToken", "Revoke an API token"),
         ),
     ]
 }
 
+/// `POST /v1/profiles/{pid}/tokens`: the token, with its secret.
+fn issued_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "allOf": [
+            generator.subschema_for::<TokenBody>(),
+            {
+                "type": "object",
+                "properties": {
+                    "token": { "type": "string", "description": "The secret, shown only this once" },
+                },
+                "required": ["token"],
+            },
+        ],
+    })
+}
+
+/// `GET /v1/profiles/{pid}/tokens`.
+fn list_schema(generator: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "properties": { "tokens": generator.subschema_for::<Vec<TokenBody>>() },
+        "required": ["tokens"],
+    })
+}
+
 /// A token as listed: never its secret or its hash.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Token")]
 struct TokenBody {
     id: Uuid,
     name: String,
@@ -64,13 +115,17 @@ impl From<&ApiTokenRecord> for TokenBody {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NewToken")]
 struct IssueBody {
     name: String,
     permission: Permission,
+    /// When it expires (RFC 3339); give exactly one of `expires_at` and `expires_in`.
     #[serde(default)]
     expires_at: Option<String>,
+    /// How long it lives: `"3 hours"`, `"1 day"`, `"2 weeks"`, `"1 month"`, `"1 year"`, … or
+    /// `"never"`.
     #[serde(default)]
     expires_in: Option<String>,
     password: String,

@@ -15,7 +15,7 @@ use crate::refusal::{Decided, Refusal};
 use crate::store::{Query, query_all};
 
 /// One service's use in a month, and its limit.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ServiceUse {
     pub used: i64,
     pub limit: i64,
@@ -98,7 +98,7 @@ pub enum Periodicity {
 }
 
 /// One point of a series.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Point {
     pub period: String,
     pub value: i64,

@@ -1,0 +1,568 @@
+//! The OpenAPI 3.1 document of the API, generated from the route table: every route's
+//! [`Doc`] (summary, request and response schemas, the errors it can answer) plus what the route
+//! itself declares (method, path, path parameters, access, function).
+//!
+//! Schemas are JSON Schema 2020-12 derived with `schemars` from the very types the handlers
+//! deserialize and serialize, so they cannot drift from them; answers a handler builds with
+//! `json!` are described by a hand-written schema next to the route. Errors are
+//! `application/problem+json` (RFC 9457), see [`crate::http::problem::ApiError`].
+//!
+//! `cargo run -p tenantry-local -- openapi docs/openapi.json` writes it; the local server serves
+//! it at `GET /v1/openapi.json`; `tests/tests/openapi.rs` fails when the committed file is stale.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::http::StatusCode;
+use schemars::generate::{Contract, SchemaSettings};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::{Map, Value, json};
+
+use super::{LOCAL, Route, method_name};
+use crate::domain::Role;
+use crate::domain::access::{Access, Area};
+use crate::domain::usage::Service;
+
+/// Builds a schema, or a `$ref` to one in `components.schemas`, with the given generator.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The schema of `T` (a `$ref` for named types): `Doc::new(..).body(schema::<LoginBody>)`.
+pub fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// What the document says about one route, beyond what the route itself declares.
+#[derive(Clone)]
+pub struct Doc {
+    /// Unique among all routes, camelCase: what client generators name the call.
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    pub description: Option<&'static str>,
+    pub query: Vec<QueryParam>,
+    /// The JSON body, and whether it is required.
+    pub request: Option<(SchemaFn, bool)>,
+    /// The success status, and its JSON body (`None`: no body, as with 204).
+    pub success: (StatusCode, Option<SchemaFn>),
+    /// Error statuses particular to this route; the ones that follow from its access, path
+    /// parameters, body and query are added by the generator.
+    pub errors: Vec<StatusCode>,
+}
+
+/// One query parameter.
+#[derive(Clone)]
+pub struct QueryParam {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub required: bool,
+    pub schema: Value,
+}
+
+impl Doc {
+    /// A route answering 200 with `answer`'s schema.
+    pub fn new(operation_id: &'static str, summary: &'static str, answer: SchemaFn) -> Self {
+        Doc {
+            operation_id,
+            summary,
+            description: None,
+            query: Vec::new(),
+            request: None,
+            success: (StatusCode::OK, Some(answer)),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Answers `status` (201, 202, …) instead of 200.
+    pub fn status(mut self, status: StatusCode) -> Self {
+        self.success.0 = status;
+        self
+    }
+
+    /// Answers 204 without a body.
+    pub fn no_content(operation_id: &'static str, summary: &'static str) -> Self {
+        Doc {
+            success: (StatusCode::NO_CONTENT, None),
+            ..Doc::new(operation_id, summary, schema::<()>)
+        }
+    }
+
+    pub fn describe(mut self, description: &'static str) -> Self {
+        self.description = Some(description);
+        self
+    }
+
+    /// A required JSON body.
+    pub fn body(mut self, body: SchemaFn) -> Self {
+        self.request = Some((body, true));
+        self
+    }
+
+    /// A JSON body that may be left out.
+    pub fn optional_body(mut self, body: SchemaFn) -> Self {
+        self.request = Some((body, false));
+        self
+    }
+
+    pub fn query(
+        mut self,
+        name: &'static str,
+        description: &'static str,
+        required: bool,
+        schema: Value,
+    ) -> Self {
+        self.query.push(QueryParam {
+            name,
+            description,
+            required,
+            schema,
+        });
+        self
+    }
+
+    /// Error statuses particular to this route (409, 429, …).
+    pub fn errors(mut self, errors: &[StatusCode]) -> Self {
+        self.errors.extend_from_slice(errors);
+        self
+    }
+}
+
+/// A `yyyy-mm` month, as a query parameter's schema.
+pub fn month_schema() -> Value {
+    json!({ "type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "examples": ["2026-01"] })
+}
+
+/// The document as pretty JSON, ending with a newline: what `docs/openapi.json` holds.
+pub fn text() -> String {
+    let mut text = serde_json::to_string_pretty(&document()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The OpenAPI 3.1 document of every route of [`super::routes`].
+pub fn document() -> Value {
+    build(&super::routes()).0
+}
+
+/// What is wrong with the route docs (duplicate operation ids, a type named twice with two
+/// different schemas, …); empty when the document is sound. The tests check it.
+pub fn problems() -> Vec<String> {
+    build(&super::routes()).1
+}
+
+fn generator(contract: Contract) -> SchemaGenerator {
+    SchemaSettings::draft2020_12()
+        .with(|settings| {
+            settings.definitions_path = "/components/schemas".into();
+            settings.meta_schema = None;
+            settings.contract = contract;
+        })
+        .into_generator()
+}
+
+fn build(routes: &[Route]) -> (Value, Vec<String>) {
+    let mut problems = Vec::new();
+    // Requests are described as they are read, answers as they are written (an `Option` field
+    // may be left out of a request but is always present, maybe null, in an answer).
+    let mut requests = generator(Contract::Deserialize);
+    let mut answers = generator(Contract::Serialize);
+    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    let mut operation_ids: BTreeMap<&str, String> = BTreeMap::new();
+    let mut used_errors: BTreeSet<StatusCode> = BTreeSet::new();
+    for route in routes {
+        let method = method_name(&route.method);
+        let doc = &route.doc;
+        let at = format!("{method} {}", route.path);
+        if let Some(other) = operation_ids.insert(doc.operation_id, at.clone()) {
+            problems.push(format!(
+                "{at}: operationId `{}` is also used by {other}",
+                doc.operation_id
+            ));
+        }
+        if doc.summary.trim().is_empty() {
+            problems.push(format!("{at}: no summary"));
+        }
+        let errors = error_statuses(route);
+        for status in &errors {
+            used_errors.insert(*status);
+            if error_name(*status).is_none() {
+                problems.push(format!("{at}: no problem response is defined for {status}"));
+            }
+        }
+        let operation = operation(route, errors, &mut requests, &mut answers);
+        let previous = paths
+            .entry(route.path)
+            .or_default()
+            .insert(method.to_ascii_lowercase(), operation);
+        if previous.is_some() {
+            problems.push(format!("{at}: declared twice"));
+        }
+    }
+
+    let mut schemas = requests.take_definitions(true);
+    for (name, schema) in answers.take_definitions(true) {
+        match schemas.get(&name) {
+            Some(existing) if *existing != schema => problems.push(format!(
+                "schema `{name}` differs as read and as written: give the answer type its own \
+                 name (#[schemars(rename = \"…\")])"
+            )),
+            _ => {
+                schemas.insert(name, schema);
+            }
+        }
+    }
+    schemas.insert("Problem".into(), problem_schema());
+    let schemas: BTreeMap<String, Value> = schemas.into_iter().collect();
+
+    let responses: Map<String, Value> = used_errors
+        .iter()
+        .filter_map(|status| {
+            let (name, description) = error_name(*status)?;
+            Some((name.to_owned(), problem_response(*status, description)))
+        })
+        .collect();
+
+    let document = json!({
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+        "info": {
+            "title": "Tenantry API",
+            "version": "v1",
+            "summary": "Multi-tenant accounts: accounts own profiles, each an isolated tenant with \
+                        its own limits, usage, team and API tokens.",
+            "description": "Every body is JSON. Errors are `application/problem+json` (RFC 9457) \
+                            with a stable `type` slug. Authentication is `Authorization: Bearer \
+                            <token>`: a login session (from `POST /v1/login`) or a profile's API \
+                            token. A caller who is not on the profile named in the path gets 404.",
+            "license": { "name": "MIT", "identifier": "MIT" },
+        },
+        "servers": [
+            {
+                "url": "http://127.0.0.1:{port}",
+                "description": "The local server (`cargo run -p tenantry-local`)",
+                "variables": { "port": { "default": "3000" } },
+            },
+            {
+                "url": "https://{api_id}.execute-api.{region}.amazonaws.com",
+                "description": "The deployed HTTP API (see the stack's outputs)",
+                "variables": {
+                    "api_id": { "default": "api-id" },
+                    "region": { "default": "us-east-1" },
+                },
+            },
+        ],
+        "tags": tags(routes),
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": responses,
+            "securitySchemes": {
+                "session": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A login session token, from `POST /v1/login`.",
+                },
+                "apiToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token of the profile in the path, from \
+                                    `POST /v1/profiles/{pid}/tokens`, capped by its permission.",
+                },
+            },
+        },
+    });
+    (document, problems)
+}
+
+/// One tag per function, in the order the routes come.
+fn tags(routes: &[Route]) -> Vec<Value> {
+    let mut tags: Vec<Value> = Vec::new();
+    for route in routes {
+        if tags.iter().any(|tag| tag["name"] == route.function) {
+            continue;
+        }
+        let description = if route.function == LOCAL {
+            "Served by the local server only (no Lambda function)".to_owned()
+        } else {
+            format!("Served by the `{}` function", route.function)
+        };
+        tags.push(json!({ "name": route.function, "description": description }));
+    }
+    tags
+}
+
+fn operation(
+    route: &Route,
+    errors: Vec<StatusCode>,
+    requests: &mut SchemaGenerator,
+    answers: &mut SchemaGenerator,
+) -> Value {
+    let doc = &route.doc;
+    let mut operation = Map::new();
+    operation.insert("operationId".into(), doc.operation_id.into());
+    operation.insert("summary".into(), doc.summary.into());
+    let mut description = access_text(route.access);
+    if let Some(more) = doc.description {
+        description = format!("{more}\n\n{description}");
+    }
+    operation.insert("description".into(), description.into());
+    operation.insert("tags".into(), json!([route.function]));
+
+    let mut parameters: Vec<Value> = path_params(route.path)
+        .into_iter()
+        .map(|name| {
+            json!({
+                "name": name,
+                "in": "path",
+                "required": true,
+                "description": path_param_text(name),
+                "schema": { "type": "string", "format": "uuid" },
+            })
+        })
+        .collect();
+    parameters.extend(doc.query.iter().map(|param| {
+        json!({
+            "name": param.name,
+            "in": "query",
+            "required": param.required,
+            "description": param.description,
+            "schema": param.schema,
+        })
+    }));
+    if !parameters.is_empty() {
+        operation.insert("parameters".into(), parameters.into());
+    }
+
+    if let Some((body, required)) = doc.request {
+        operation.insert(
+            "requestBody".into(),
+            json!({
+                "required": required,
+                "content": { "application/json": { "schema": body(requests) } },
+            }),
+        );
+    }
+
+    let mut responses = Map::new();
+    let (status, body) = doc.success;
+    let mut success = Map::new();
+    success.insert(
+        "description".into(),
+        status.canonical_reason().unwrap_or("Success").into(),
+    );
+    if let Some(body) = body {
+        success.insert(
+            "content".into(),
+            json!({ "application/json": { "schema": body(answers) } }),
+        );
+    }
+    responses.insert(status.as_u16().to_string(), success.into());
+    for status in errors {
+        if let Some((name, _)) = error_name(status) {
+            responses.insert(
+                status.as_u16().to_string(),
+                json!({ "$ref": format!("#/components/responses/{name}") }),
+            );
+        }
+    }
+    operation.insert("responses".into(), responses.into());
+
+    let security = match route.access {
+        Access::Anyone => json!([]),
+        Access::Session => json!([{ "session": [] }]),
+        Access::Profile(..) => json!([{ "session": [] }, { "apiToken": [] }]),
+    };
+    operation.insert("security".into(), security);
+    operation.into()
+}
+
+/// Every error status a route can answer: its own plus those that follow from what it declares.
+fn error_statuses(route: &Route) -> Vec<StatusCode> {
+    let doc = &route.doc;
+    // A token in the query string is refused (400) before anything else; 500 can always happen.
+    let mut errors = vec![StatusCode::BAD_REQUEST, StatusCode::INTERNAL_SERVER_ERROR];
+    if route.function != LOCAL {
+        errors.push(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    match route.access {
+        Access::Anyone => {}
+        Access::Session => errors.extend([StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN]),
+        // 429: every profile request counts as an `api_requests` use.
+        Access::Profile(..) => errors.extend([
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+            StatusCode::NOT_FOUND,
+            StatusCode::TOO_MANY_REQUESTS,
+        ]),
+    }
+    if path_params(route.path).iter().any(|name| *name != "pid") {
+        errors.push(StatusCode::NOT_FOUND);
+    }
+    if doc.request.is_some() {
+        errors.extend([
+            StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ]);
+    }
+    if !doc.query.is_empty() {
+        errors.push(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    errors.extend(doc.errors.iter().copied());
+    errors.sort();
+    errors.dedup();
+    errors
+}
+
+/// The name of the shared response of an error status, and what it means.
+fn error_name(status: StatusCode) -> Option<(&'static str, &'static str)> {
+    Some(match status.as_u16() {
+        400 => (
+            "BadRequest",
+            "`malformed-json`, `invalid-id` (an id in the path), or `bad-request` (e.g. a token \
+             in the query string: tokens go in the Authorization header only)",
+        ),
+        401 => (
+            "Unauthorized",
+            "`unauthorized` (no, an unknown, an expired or a revoked token) or \
+             `invalid-credentials`",
+        ),
+        403 => (
+            "Forbidden",
+            "`forbidden`: the caller's role or token permission does not allow this",
+        ),
+        404 => (
+            "NotFound",
+            "`not-found`: no such resource, or one the caller may not see (another tenant's)",
+        ),
+        409 => (
+            "Conflict",
+            "`conflict`: the current state does not allow this",
+        ),
+        413 => ("PayloadTooLarge", "`body-too-large`"),
+        415 => (
+            "UnsupportedMediaType",
+            "`unsupported-media-type`: send JSON with Content-Type: application/json",
+        ),
+        422 => (
+            "UnprocessableEntity",
+            "`invalid-body` (unknown field, wrong type, missing field), `validation-failed` or \
+             `unprocessable`",
+        ),
+        429 => (
+            "TooManyRequests",
+            "`limit-reached` (the profile's limit of `service`; `Retry-After` for monthly \
+             services) or `too-many-attempts` (`Retry-After`)",
+        ),
+        500 => ("InternalServerError", "`internal`"),
+        503 => ("ServiceUnavailable", "`unavailable`: try again"),
+        _ => return None,
+    })
+}
+
+fn problem_response(status: StatusCode, description: &str) -> Value {
+    let mut response = json!({
+        "description": format!(
+            "{}: {description}",
+            status.canonical_reason().unwrap_or("Error")
+        ),
+        "content": {
+            "application/problem+json": {
+                "schema": { "$ref": "#/components/schemas/Problem" },
+            },
+        },
+    });
+    let header = match status {
+        StatusCode::UNAUTHORIZED => Some((
+            "WWW-Authenticate",
+            "`Bearer`",
+            json!({ "type": "string", "const": "Bearer" }),
+        )),
+        StatusCode::TOO_MANY_REQUESTS => Some((
+            "Retry-After",
+            "Seconds until trying again may succeed (not sent for gauge limits)",
+            json!({ "type": "integer", "minimum": 1 }),
+        )),
+        _ => None,
+    };
+    if let Some((name, description, schema)) = header {
+        response["headers"] = json!({
+            name: { "description": description, "schema": schema },
+        });
+    }
+    response
+}
+
+/// RFC 9457 problem details, as [`crate::http::problem::ApiError`] writes them.
+fn problem_schema() -> Value {
+    let services: Vec<&str> = Service::ALL.into_iter().map(Service::name).collect();
+    json!({
+        "type": "object",
+        "description": "An error (RFC 9457 problem details).",
+        "properties": {
+            "type": {
+                "type": "string",
+                "description": "A stable slug to match on: `validation-failed`, `not-found`, \
+                                `limit-reached`, …",
+            },
+            "title": { "type": "string", "description": "A short summary of the type" },
+            "status": { "type": "integer", "description": "The HTTP status" },
+            "detail": { "type": "string", "description": "What went wrong this time" },
+            "service": {
+                "type": "string",
+                "enum": services,
+                "description": "With `limit-reached`: the service whose limit was reached",
+            },
+            "field": {
+                "type": "string",
+                "description": "With `validation-failed`: the field whose value is not acceptable",
+            },
+        },
+        "required": ["type", "title", "status", "detail"],
+    })
+}
+
+/// `{pid}`, `{aid}`, … of a path template, in order.
+fn path_params(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+        .collect()
+}
+
+fn path_param_text(name: &str) -> &'static str {
+    match name {
+        "pid" => "The profile",
+        "aid" => "The account (a member of the profile)",
+        "iid" => "The invitation",
+        "tid" => "The API token",
+        "uid" => "The run user",
+        _ => "An id",
+    }
+}
+
+fn role_text(role: Role) -> &'static str {
+    match role {
+        Role::Member => "any role (member, admin or owner)",
+        Role::Admin => "the admin or owner role",
+        Role::Owner => "the owner role",
+    }
+}
+
+/// Who may call a route, in words.
+fn access_text(access: Access) -> String {
+    match access {
+        Access::Anyone => "Open to anyone: no token needed.".into(),
+        Access::Session => "Needs a login session (API tokens get 403).".into(),
+        Access::Profile(role, area) => {
+            let tokens = match area {
+                Area::Governance => "API tokens need the `full` permission here",
+                Area::App => {
+                    "`read` API tokens may only use safe methods (GET, HEAD), `write` and `full` \
+                     tokens anything"
+                }
+            };
+            format!(
+                "Needs {} on the profile, through a login session or one of the profile's API \
+                 tokens; {tokens}. Callers who are not on the profile get 404.",
+                role_text(role)
+            )
+        }
+    }
+}
