@@ -243,27 +243,3 @@ impl Api {
         reply
     }
 }
-
-/// Runs each listed test (an `async fn(Api)`) on both adapters: modules `embedded` and
-/// `dynamodb`. The `dynamodb` half fails loudly without DynamoDB Local.
-#[macro_export]
-macro_rules! on_both_adapters {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case($crate::api::Api::on($crate::fixtures::embedded_table().await).await).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case($crate::api::Api::on($crate::fixtures::dynamo_table().await).await).await;
-                }
-            )*
-        }
-    };
-}

@@ -3,6 +3,7 @@
 //! The DynamoDB fixtures need DynamoDB Local: `scripts/test.sh` starts it and sets
 //! `DYNAMODB_ENDPOINT`. Without it they fail loudly; they never pass silently.
 
+pub mod adapters;
 pub mod api;
 pub mod fixtures;
 pub mod mailbox;
