@@ -115,16 +115,55 @@ fn named_paths(code: &str, module: &str) -> Vec<Vec<String>> {
     paths
 }
 
-/// The module graph of `shared`: who imports whom (declaring `pub mod x` is not importing it;
-/// `pub use x::…` is).
+/// The private submodules (`mod x;`, not `pub mod x;`) of each module: one room's files,
+/// counted as their parent in the graph.
+fn private_modules(root: &Path, files: &[PathBuf]) -> BTreeSet<String> {
+    let mut private = BTreeSet::new();
+    for file in files {
+        let module = module_of(root, file);
+        let text = std::fs::read_to_string(file).expect("read a source file");
+        for line in code(&text).lines() {
+            let Some(name) = line
+                .trim()
+                .strip_prefix("mod ")
+                .and_then(|rest| rest.strip_suffix(';'))
+            else {
+                continue;
+            };
+            private.insert(if module.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{module}::{name}")
+            });
+        }
+    }
+    private
+}
+
+/// The room a module belongs to: itself, or for a private submodule, its nearest public ancestor.
+fn room_of(module: &str, private: &BTreeSet<String>) -> String {
+    let mut room = module.to_owned();
+    while private.contains(&room) {
+        match room.rfind("::") {
+            Some(at) => room.truncate(at),
+            None => return String::new(),
+        }
+    }
+    room
+}
+
+/// The module graph of `shared`: which room imports which (declaring `pub mod x` is not
+/// importing it; `pub use x::…` is). A private submodule (`mod x;`) is part of its parent's
+/// room: its parent may use it and it may use its parent, as the files of one room.
 fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
     let root = source_root();
     let mut files = Vec::new();
     rust_files(&root, &mut files);
+    let private = private_modules(&root, &files);
     let modules: BTreeSet<String> = files.iter().map(|f| module_of(&root, f)).collect();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in &files {
-        let module = module_of(&root, file);
+        let module = room_of(&module_of(&root, file), &private);
         let text = std::fs::read_to_string(file).expect("read a source file");
         let edges = graph.entry(module.clone()).or_default();
         for path in named_paths(&code(&text), &module) {
@@ -133,7 +172,9 @@ fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
                 .rev()
                 .map(|n| path[..n].join("::"))
                 .find(|candidate| modules.contains(candidate));
-            let Some(target) = target else { continue };
+            let Some(target) = target.map(|target| room_of(&target, &private)) else {
+                continue;
+            };
             if target != module && !target.is_empty() {
                 edges.insert(target);
             }
