@@ -49,14 +49,14 @@ pub trait Mailer: Send + Sync + 'static {
 }
 
 /// The mailer the environment asks for: SES when `SES_ENDPOINT` or `MAIL_FROM` is set (the
-/// sender is `MAIL_FROM`, required then), else the local outbox under `data_dir/outbox` with
-/// [`DEFAULT_FROM`] as sender.
+/// sender is `MAIL_FROM`, required then; the client on the process's one SDK config,
+/// [`crate::aws::config`]), else the local outbox under `data_dir/outbox` with [`DEFAULT_FROM`]
+/// as sender.
 pub async fn mailer_from_env(data_dir: &Path) -> anyhow::Result<Arc<dyn Mailer>> {
     if crate::aws::env_value("SES_ENDPOINT").is_some()
         || crate::aws::env_value("MAIL_FROM").is_some()
     {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let mailer = SesMailer::from_env(&sdk)?;
+        let mailer = SesMailer::from_env(crate::aws::config().await)?;
         tracing::info!(
             endpoint = crate::aws::env_value("SES_ENDPOINT").as_deref(),
             "e-mail goes through SES"
