@@ -60,6 +60,7 @@ impl App {
     /// The context a Lambda function runs with: DynamoDB from `TABLE_NAME` (and optionally
     /// `DYNAMODB_ENDPOINT`) on the process's one SDK config ([`crate::aws::config`], which the
     /// function's other clients share), settings from the environment.
+    #[cfg(feature = "dynamo")]
     pub async fn for_lambda() -> anyhow::Result<Self> {
         use crate::store::dynamo::DynamoTable;
         let name = crate::aws::env_value("TABLE_NAME")

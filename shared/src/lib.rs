@@ -4,17 +4,20 @@
 
 pub mod app;
 pub mod auth;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod keys;
+#[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod mail;
 pub mod notify;
 pub mod password;
 pub mod secrets;
 pub mod store;
+#[cfg(feature = "stream")]
 pub mod stream;
 pub mod telemetry;
