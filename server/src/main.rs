@@ -43,7 +43,9 @@ async fn main() -> anyhow::Result<()> {
     let mut feed_of = None;
     let table: Arc<dyn Table> = if std::env::var("TABLE_NAME").is_ok_and(|t| !t.is_empty()) {
         tracing::info!("using DynamoDB (notifications are sent by the stream, not by this server)");
-        Arc::new(DynamoTable::from_env().await?)
+        // On the process's one SDK config, which an SES mailer shares.
+        let client = DynamoTable::client(shared::aws::config().await);
+        Arc::new(DynamoTable::new(client, std::env::var("TABLE_NAME")?))
     } else {
         let path = data_dir.join("tenantry.redb");
         let embedded = EmbeddedTable::open(&path)

@@ -58,9 +58,14 @@ impl App {
     }
 
     /// The context a Lambda function runs with: DynamoDB from `TABLE_NAME` (and optionally
-    /// `DYNAMODB_ENDPOINT`), settings from the environment.
+    /// `DYNAMODB_ENDPOINT`) on the process's one SDK config ([`crate::aws::config`], which the
+    /// function's other clients share), settings from the environment.
+    #[cfg(feature = "dynamo")]
     pub async fn for_lambda() -> anyhow::Result<Self> {
-        let table = crate::store::dynamo::DynamoTable::from_env().await?;
+        use crate::store::dynamo::DynamoTable;
+        let name = crate::aws::env_value("TABLE_NAME")
+            .ok_or_else(|| anyhow::anyhow!("TABLE_NAME is not set"))?;
+        let table = DynamoTable::new(DynamoTable::client(crate::aws::config().await), name);
         Ok(App::new(Arc::new(table), Config::from_env()))
     }
 }

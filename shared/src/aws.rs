@@ -1,13 +1,30 @@
-//! What every AWS SDK client of ours shares: an operation timeout well below a Lambda's own,
-//! and endpoints that the environment may override (DynamoDB Local, the SES emulator).
+//! What every AWS SDK client of ours shares: one SDK config per process ([`config`]), an
+//! operation timeout well below a Lambda's own, and endpoints that the environment may override
+//! (DynamoDB Local, the SES emulator).
 
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use tokio::sync::OnceCell;
 
 /// Every SDK call (retries included) gives up after this, unless the SDK config sets its own.
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The process's SDK config (region, credentials, retries, and [`timeouts`]): loaded from the
+/// environment on first use, then shared by every client (the DynamoDB table, the SES mailer),
+/// so a Lambda resolves its region and credentials once per cold start.
+pub async fn config() -> &'static SdkConfig {
+    static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
+    CONFIG.get_or_init(load).await
+}
+
+/// Loads the SDK config from the environment, with [`timeouts`] (only [`config`] calls it).
+async fn load() -> SdkConfig {
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let timeouts = timeouts(&sdk);
+    sdk.into_builder().timeout_config(timeouts).build()
+}
 
 /// `sdk`'s timeouts, with [`OPERATION_TIMEOUT`] as the operation timeout when it has none (the
 /// SDK sets none by default).

@@ -12,6 +12,7 @@
 //!    adapters: `store::dynamo`, `mail::ses`, `stream`, `lambda` and [`aws`].
 
 pub mod app;
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod catalogue;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod domain;
 pub mod email;
 pub mod http;
 pub mod keys;
+#[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod mail;
 pub mod notify;
@@ -26,5 +28,6 @@ pub mod password;
 pub mod refusal;
 pub mod secrets;
 pub mod store;
+#[cfg(feature = "stream")]
 pub mod stream;
 pub mod telemetry;

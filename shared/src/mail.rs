@@ -9,15 +9,21 @@
 //!   `<`, `>`, `,` (or any other control, space or list character) refuses the message with
 //!   [`MailError::Rejected`].
 
+#[cfg(feature = "outbox")]
 pub mod outbox;
+#[cfg(feature = "ses")]
 pub mod ses;
 
+#[cfg(all(feature = "ses", feature = "outbox"))]
 use std::path::Path;
+#[cfg(all(feature = "ses", feature = "outbox"))]
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+#[cfg(feature = "outbox")]
 pub use outbox::OutboxMailer;
+#[cfg(feature = "ses")]
 pub use ses::SesMailer;
 
 /// The sender of the local outbox when `MAIL_FROM` is not set.
@@ -49,14 +55,15 @@ pub trait Mailer: Send + Sync + 'static {
 }
 
 /// The mailer the environment asks for: SES when `SES_ENDPOINT` or `MAIL_FROM` is set (the
-/// sender is `MAIL_FROM`, required then), else the local outbox under `data_dir/outbox` with
-/// [`DEFAULT_FROM`] as sender.
+/// sender is `MAIL_FROM`, required then; the client on the process's one SDK config,
+/// [`crate::aws::config`]), else the local outbox under `data_dir/outbox` with [`DEFAULT_FROM`]
+/// as sender.
+#[cfg(all(feature = "ses", feature = "outbox"))]
 pub async fn mailer_from_env(data_dir: &Path) -> anyhow::Result<Arc<dyn Mailer>> {
     if crate::aws::env_value("SES_ENDPOINT").is_some()
         || crate::aws::env_value("MAIL_FROM").is_some()
     {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let mailer = SesMailer::from_env(&sdk)?;
+        let mailer = SesMailer::from_env(crate::aws::config().await)?;
         tracing::info!(
             endpoint = crate::aws::env_value("SES_ENDPOINT").as_deref(),
             "e-mail goes through SES"
@@ -92,6 +99,7 @@ pub fn header_text(text: &str) -> String {
 /// The recipient as one plain address (`local@domain`), or [`MailError::Rejected`]: an address
 /// with a control character (CR, LF, …), white space, `<`, `>`, `,`, `;` or `"` could add
 /// recipients or headers, and is never passed on.
+#[cfg(any(feature = "ses", feature = "outbox"))]
 pub fn recipient(to: &str) -> Result<lettre::Address, MailError> {
     let refuse = |why: &str| MailError::Rejected(format!("the recipient address {why}"));
     if to.is_empty() {
@@ -111,6 +119,7 @@ pub fn recipient(to: &str) -> Result<lettre::Address, MailError> {
 
 /// The sender (`Name <address>` or `address`) with its display name made header-safe, or an
 /// explanation of what is wrong with it.
+#[cfg(any(feature = "ses", feature = "outbox"))]
 pub(crate) fn sender(from: &str) -> Result<lettre::message::Mailbox, String> {
     let mailbox = from
         .trim()
@@ -143,6 +152,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "ses", feature = "outbox"))]
     fn recipients_are_one_plain_address() {
         assert!(recipient("ann@example.com").is_ok());
         for bad in [
@@ -165,6 +175,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(any(feature = "ses", feature = "outbox"))]
     fn senders_are_parsed_and_their_names_cleaned() {
         let from = sender(DEFAULT_FROM).expect("the default sender parses");
         assert_eq!(from.name.as_deref(), Some("Tenantry"));

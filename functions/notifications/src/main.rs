@@ -1,14 +1,17 @@
 //! The `notifications` Lambda function: the e-mails triggered by table changes, driven by the
 //! table's DynamoDB stream (partial batch responses: only failed records are retried).
 
-use std::path::Path;
+use std::sync::Arc;
+
+use shared::mail::SesMailer;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // With `LoggingConfig: LogFormat: JSON` this subscriber writes JSON lines.
     lambda_runtime::tracing::init_default_subscriber();
+    // Both clients are built once per process, on the one SDK config (loaded once).
     let app = shared::app::App::for_lambda().await?;
-    // Built once per process; in AWS `MAIL_FROM` selects SES (the outbox directory is unused).
-    let mailer = shared::mail::mailer_from_env(Path::new("/tmp")).await?;
+    // E-mail goes through SES as `MAIL_FROM` (required; `SES_ENDPOINT` overrides the endpoint).
+    let mailer = Arc::new(SesMailer::from_env(shared::aws::config().await)?);
     shared::stream::serve_stream(app, mailer).await
 }

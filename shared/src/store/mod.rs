@@ -10,7 +10,9 @@
 //! [`Table`] with the same semantics, proven by the one conformance suite in `tests/`.
 
 pub mod counting;
+#[cfg(feature = "dynamo")]
 pub mod dynamo;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 mod query;
 mod semantics;
