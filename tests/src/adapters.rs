@@ -57,7 +57,7 @@ where
 /// 2 worker threads unless `worker_threads = N;` comes first. The `dynamodb` half fails loudly
 /// without DynamoDB Local.
 ///
-/// ```ignore
+/// ```text
 /// tenantry_tests::on_both_adapters!(signup_then_login, login_with_a_wrong_password);
 /// tenantry_tests::on_both_adapters!(worker_threads = 4; racing_creates_have_one_winner);
 /// ```
