@@ -2,6 +2,7 @@
 //! is one query, an account's profiles are one query).
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::records::{AccountRecord, MemberRecord, MembershipRecord, ProfileRecord, Role};
@@ -53,11 +54,11 @@ pub fn joining_writes(
     Ok(tx)
 }
 
-/// The profiles `aid` owns or belongs to, each with its role: one query.
-pub async fn profiles_of(app: &App, aid: Uuid) -> Decided<Vec<MembershipRecord>> {
+/// The membership items of one partition (an account's or a profile's): one query.
+async fn memberships<T: DeserializeOwned>(app: &App, partition: String) -> Decided<Vec<T>> {
     let items = query_all(
         app.table.as_ref(),
-        Query::partition(keys::account_partition(aid)).prefix(keys::MEMBER_PREFIX),
+        Query::partition(partition).prefix(keys::MEMBER_PREFIX),
     )
     .await?;
     Ok(items
@@ -66,17 +67,14 @@ pub async fn profiles_of(app: &App, aid: Uuid) -> Decided<Vec<MembershipRecord>>
         .collect::<Result<_, _>>()?)
 }
 
+/// The profiles `aid` owns or belongs to, each with its role: one query.
+pub async fn profiles_of(app: &App, aid: Uuid) -> Decided<Vec<MembershipRecord>> {
+    memberships(app, keys::account_partition(aid)).await
+}
+
 /// The members of profile `pid`: one query.
 pub async fn members_of(app: &App, pid: Uuid) -> Decided<Vec<MemberRecord>> {
-    let items = query_all(
-        app.table.as_ref(),
-        Query::partition(keys::profile_partition(pid)).prefix(keys::MEMBER_PREFIX),
-    )
-    .await?;
-    Ok(items
-        .into_iter()
-        .map(keys::from_item)
-        .collect::<Result<_, _>>()?)
+    memberships(app, keys::profile_partition(pid)).await
 }
 
 /// One member of profile `pid` (404 when `aid` is not on it).

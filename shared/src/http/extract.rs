@@ -63,8 +63,7 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         require_json(request.headers())?;
-        let bytes = body_bytes(request, state).await?;
-        parse(&bytes).map(Json)
+        parse(&body_bytes(request, state).await?).map(Json)
     }
 }
 
