@@ -144,7 +144,46 @@ async fn sign_up_and_login(server: &Server, email: &str) -> String {
         )
         .await;
     assert_eq!(status, 201, "{body}");
+    assert_eq!(body["email_verified"], false, "{body}");
     login(server, email).await
+}
+
+/// Signs up, verifies the e-mail with the link from the outbox, logs in.
+async fn sign_up_verified(server: &Server, outbox: &Path, email: &str) -> String {
+    let token = sign_up_and_login(server, email).await;
+    let mail = wait_for_mail(outbox, email, 1);
+    let secret = mailbox::verification_secret(&mail[0].1);
+    let (status, body) = server
+        .call(
+            "POST",
+            "/v1/accounts/verify",
+            None,
+            Some(json!({"token": secret})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["email_verified"], true, "{body}");
+    token
+}
+
+/// The messages to `to` whose text holds `needle`, waiting up to 20 s for `count` of them.
+fn wait_for_mail_with(outbox: &Path, to: &str, needle: &str, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mail: Vec<String> = mailbox::outbox_messages_to(outbox, to)
+            .into_iter()
+            .map(|(_, eml)| eml)
+            .filter(|eml| eml.contains(needle))
+            .collect();
+        if mail.len() >= count {
+            return mail;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited for {count} e-mail(s) to {to} with {needle}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 async fn login(server: &Server, email: &str) -> String {
@@ -166,8 +205,8 @@ async fn invite_email_accept_on_the_local_server() {
     let outbox = data.path().join("outbox");
     let server = Server::start(data.path());
 
-    let owner = sign_up_and_login(&server, "owner@example.com").await;
-    let guest = sign_up_and_login(&server, "guest@example.com").await;
+    let owner = sign_up_verified(&server, &outbox, "owner@example.com").await;
+    let guest = sign_up_verified(&server, &outbox, "guest@example.com").await;
     let (_, profiles) = server.call("GET", "/v1/profiles", Some(&owner), None).await;
     let pid = profiles["profiles"][0]["id"]
         .as_str()
@@ -186,7 +225,10 @@ async fn invite_email_accept_on_the_local_server() {
     let iid = invitation["id"].as_str().expect("an id").to_owned();
 
     // The e-mail arrives in the outbox, link included.
-    let mail = wait_for_mail(&outbox, "guest@example.com", 1);
+    let mail: Vec<(PathBuf, String)> = wait_for_mail(&outbox, "guest@example.com", 2)
+        .into_iter()
+        .filter(|(_, eml)| eml.contains("tnyi_"))
+        .collect();
     let (file, eml) = &mail[0];
     assert!(
         file.file_name()
@@ -228,8 +270,8 @@ async fn invite_email_accept_on_the_local_server() {
         .await;
     assert_eq!(status, 200);
     // The owner hears of it.
-    let note = wait_for_mail(&outbox, "owner@example.com", 1);
-    assert!(note[0].1.contains("joined"), "{}", note[0].1);
+    let note = wait_for_mail_with(&outbox, "owner@example.com", "joined", 1);
+    assert!(note[0].contains("joined"), "{}", note[0]);
 
     server.stop();
 
@@ -249,11 +291,90 @@ async fn invite_email_accept_on_the_local_server() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         mailbox::outbox_messages_to(&outbox, "guest@example.com").len(),
-        1
+        2
     );
     assert_eq!(
         mailbox::outbox_messages_to(&outbox, "owner@example.com").len(),
-        1
+        2
     );
+    server.stop();
+}
+
+/// The squatting story: someone signs up with bob's address before bob does. Bob, who owns the
+/// mailbox, resets the password through the e-mailed link, logs in, and the squatter's session
+/// is dead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_of_a_mailbox_takes_a_squatted_address_back() {
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let outbox = data.path().join("outbox");
+    let server = Server::start(data.path());
+    let bob = "bob@corp.example";
+
+    let squatter = sign_up_and_login(&server, bob).await;
+    let (status, _) = server
+        .call("GET", "/v1/account", Some(&squatter), None)
+        .await;
+    assert_eq!(status, 200);
+    // The real bob cannot sign up: the address is taken (and fresh).
+    let (status, body) = server
+        .call(
+            "POST",
+            "/v1/accounts",
+            None,
+            Some(json!({"email": bob, "name": "Bob", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+
+    // Bob asks for a reset; the link lands in his mailbox, not the squatter's hands.
+    let (status, body) = server
+        .call(
+            "POST",
+            "/v1/password-reset",
+            None,
+            Some(json!({"email": bob})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let mail = wait_for_mail_with(&outbox, bob, "tnyw_", 1);
+    let secret = mailbox::reset_secret(&mail[0]);
+    let new_password = "bob's own mailbox, bob's own password";
+    let (status, body) = server
+        .call(
+            "POST",
+            "/v1/password-reset/confirm",
+            None,
+            Some(json!({"token": secret, "password": new_password})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+
+    let (status, body) = server
+        .call(
+            "POST",
+            "/v1/login",
+            None,
+            Some(json!({"email": bob, "password": new_password})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().expect("a token").to_owned();
+    let (status, account) = server.call("GET", "/v1/account", Some(&token), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(account["email_verified"], true, "{account}");
+    // The squatter's session is dead, and the old password no longer works.
+    let (status, _) = server
+        .call("GET", "/v1/account", Some(&squatter), None)
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = server
+        .call(
+            "POST",
+            "/v1/login",
+            None,
+            Some(json!({"email": bob, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 401);
     server.stop();
 }

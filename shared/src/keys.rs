@@ -44,6 +44,43 @@ pub fn token(digest: &str) -> Key {
 
 pub const MEMBER_PREFIX: &str = "MEMBER#";
 
+/// The GSI1 partition that lists an account's login sessions (so all can be revoked).
+pub fn account_sessions(aid: Uuid) -> String {
+    format!("SESSIONS#{aid}")
+}
+
+/// The GSI1 sort key of one session.
+pub fn session_index_sk(digest: &str) -> String {
+    format!("SESSION#{digest}")
+}
+
+pub const RESET_PREFIX: &str = "RESET#";
+
+/// A password-reset request, in its account's partition.
+pub fn reset_request(aid: Uuid, rid: Uuid) -> Key {
+    Key::new(account_partition(aid), format!("{RESET_PREFIX}{rid}"))
+}
+
+/// Counts an account's password-reset requests within one hour (`yyyy-mm-ddThh`).
+pub fn reset_rate(aid: Uuid, hour: &str) -> Key {
+    Key::new(account_partition(aid), format!("RATE#RESET#{hour}"))
+}
+
+/// Counts an account's verification-link requests within one hour (`yyyy-mm-ddThh`).
+pub fn verification_rate(aid: Uuid, hour: &str) -> Key {
+    Key::new(account_partition(aid), format!("RATE#VERIFY#{hour}"))
+}
+
+/// Whether `key` is an account item.
+pub fn is_account(key: &Key) -> bool {
+    key.sk == "ACCOUNT" && key.pk.starts_with("ACCOUNT#")
+}
+
+/// Whether `key` is a password-reset request.
+pub fn is_reset_request(key: &Key) -> bool {
+    key.pk.starts_with("ACCOUNT#") && key.sk.starts_with(RESET_PREFIX)
+}
+
 /// Serialises `value` into an item stored under `key`.
 pub fn to_item<T: Serialize>(key: &Key, value: &T) -> Result<Item, StoreError> {
     let mut item = match serde_json::to_value(value) {

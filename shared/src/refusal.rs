@@ -26,6 +26,9 @@ pub enum Refusal {
     /// The caller is known but may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The caller's e-mail is not verified yet, and this needs it (accepting an invitation).
+    #[error("verify your e-mail address first (POST /v1/account/verification sends a new link)")]
+    EmailUnverified,
     /// The caller could not be identified (no, a bad, an expired or a revoked token).
     #[error("{0}")]
     Unauthenticated(String),

@@ -18,14 +18,20 @@ pub enum SecretKind {
     RunUser,
     /// An invitation link.
     Invitation,
+    /// An e-mail verification link.
+    Verification,
+    /// A password-reset link.
+    PasswordReset,
 }
 
 impl SecretKind {
-    pub const ALL: [SecretKind; 4] = [
+    pub const ALL: [SecretKind; 6] = [
         SecretKind::Session,
         SecretKind::ProfileToken,
         SecretKind::RunUser,
         SecretKind::Invitation,
+        SecretKind::Verification,
+        SecretKind::PasswordReset,
     ];
 
     pub fn prefix(self) -> &'static str {
@@ -34,6 +40,8 @@ impl SecretKind {
             SecretKind::ProfileToken => "tnyp_",
             SecretKind::RunUser => "tnyr_",
             SecretKind::Invitation => "tnyi_",
+            SecretKind::Verification => "tnyv_",
+            SecretKind::PasswordReset => "tnyw_",
         }
     }
 }

@@ -55,9 +55,24 @@ pub fn outbox_messages_to(dir: impl AsRef<Path>, to: &str) -> Vec<(PathBuf, Stri
 
 /// The invitation link's secret (`tnyi_…`) in an e-mail's text.
 pub fn invitation_secret(text: &str) -> String {
+    secret_of("tnyi_", text)
+}
+
+/// The verification link's secret (`tnyv_…`) in an e-mail's text.
+pub fn verification_secret(text: &str) -> String {
+    secret_of("tnyv_", text)
+}
+
+/// The password-reset link's secret (`tnyw_…`) in an e-mail's text.
+pub fn reset_secret(text: &str) -> String {
+    secret_of("tnyw_", text)
+}
+
+/// The first secret with `prefix` in an e-mail's text.
+pub fn secret_of(prefix: &str, text: &str) -> String {
     let start = text
-        .find("tnyi_")
-        .unwrap_or_else(|| panic!("no invitation secret in {text}"));
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} secret in {text}"));
     text[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')

@@ -97,6 +97,7 @@ pub async fn person(api: &Api, label: &str) -> (Person, Uuid) {
     )
     .await
     .expect("create account");
+    mark_verified(api, account.aid).await;
     let session = credentials::open_session(&api.app, account.aid)
         .await
         .expect("session");
@@ -108,6 +109,20 @@ pub async fn person(api: &Api, label: &str) -> (Person, Uuid) {
         },
         first.profile.pid,
     )
+}
+
+/// Marks the e-mail of `aid` verified, as its verification link would (fixtures only: the
+/// link itself is tested in `tests/tests/recovery.rs`).
+pub async fn mark_verified(api: &Api, aid: Uuid) {
+    api.app
+        .table
+        .update(
+            &shared::keys::account(aid),
+            shared::store::Update::new().set("email_verified", true),
+            Some(shared::store::Condition::Exists),
+        )
+        .await
+        .expect("verified");
 }
 
 /// `owner` cleared for its own `profile`, as the authorization layer would hand it to the

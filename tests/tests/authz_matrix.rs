@@ -81,6 +81,15 @@ fn body(method: &str, path: &str, world: &World) -> Option<Value> {
         })),
         ("POST", "/v1/login") => Some(json!({"email": world.owner.email, "password": PASSWORD})),
         ("POST", "/v1/profiles") => Some(json!({"name": "Another"})),
+        ("DELETE", "/v1/account") => Some(json!({"password": PASSWORD})),
+        ("POST", "/v1/accounts/verify") => Some(json!({"token": "tnyv_not-a-link"})),
+        ("POST", "/v1/password-reset") => Some(json!({"email": world.owner.email})),
+        ("POST", "/v1/password-reset/confirm") => {
+            Some(json!({"token": "tnyw_not-a-link", "password": PASSWORD}))
+        }
+        ("PUT", "/v1/account/password") => Some(json!({
+            "current_password": PASSWORD, "new_password": "another password, long enough",
+        })),
         ("PATCH", "/v1/profiles/{pid}") => Some(json!({"name": "Renamed"})),
         ("DELETE", "/v1/profiles/{pid}") => Some(json!({"password": PASSWORD})),
         ("PUT", "/v1/profiles/{pid}/limits") => Some(json!({"tokens": 12})),

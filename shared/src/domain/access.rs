@@ -129,7 +129,7 @@ pub async fn authenticate(app: &App, secret: &str) -> Decided<Principal> {
             aid: session.aid,
             token_digest: digest,
         }),
-        TokenRecord::Invitation(_) => {
+        TokenRecord::Invitation(_) | TokenRecord::Verification(_) | TokenRecord::Reset(_) => {
             Err(unauthenticated("this kind of token cannot be used here"))
         }
         TokenRecord::Profile(token) => {

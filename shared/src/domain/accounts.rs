@@ -1,19 +1,26 @@
-//! Accounts: sign-up, with the first profile, in one transaction. Logging in and sessions are
-//! in [`super::credentials`].
+//! Accounts: sign-up, with the first profile, in one transaction (replacing a stale unverified
+//! account of the same e-mail); deleting an account with all it owns. Logging in and sessions
+//! are in [`super::credentials`], verification in [`super::verification`], passwords in
+//! [`super::recovery`].
 
 use uuid::Uuid;
 
 use super::profiles::{self, ProfileView};
-use super::records::{AccountRecord, EmailClaim};
-use super::tx::Tx;
-use super::validate;
+use super::records::{
+    AccountRecord, EmailClaim, InvitationRecord, InvitationStatus, ProfileRecord,
+    ResetRequestRecord, Role, TokenRecord,
+};
+use super::tx::{self, Tx};
+use super::{credentials, membership, usage, validate, verification};
 use crate::app::App;
 use crate::catalogue::Service;
 use crate::email::Email;
 use crate::keys;
 use crate::password;
 use crate::refusal::{Decided, Refusal};
-use crate::store::Write;
+use crate::store::{
+    Condition, Key, MAX_TRANSACTION_WRITES, Query, StoreError, Update, Write, query_all,
+};
 
 /// The name of the profile every new account starts with.
 pub const FIRST_PROFILE_NAME: &str = "Default";
@@ -31,7 +38,209 @@ pub async fn sign_up(app: &App, input: SignUp) -> Decided<(AccountRecord, Profil
     let name = validate::name("name", &input.name)?;
     password::check_policy(&input.password)?;
     let password_hash = password::hash(input.password, app.config.password_cost).await?;
-    create_account(app, email, name, password_hash).await
+    match create_account(app, email.clone(), name.clone(), password_hash.clone()).await {
+        Err(Refusal::Conflict(detail)) => {
+            // The e-mail has an account: replace it when it is unverified and stale (or its
+            // deletion began and never finished), else 409.
+            if !replace_stale(app, &email).await? {
+                return Err(Refusal::Conflict(detail));
+            }
+            create_account(app, email, name, password_hash).await
+        }
+        outcome => outcome,
+    }
+}
+
+/// Deletes the account holding `email` when it is unverified and older than a verification
+/// link, or when its deletion began and never finished. Answers whether the e-mail is free.
+async fn replace_stale(app: &App, email: &Email) -> Decided<bool> {
+    let Some(claim) = app.table.get(&keys::email_claim(email)).await? else {
+        return Ok(true);
+    };
+    let EmailClaim { aid } = keys::from_item(claim)?;
+    let Some(item) = app.table.get(&keys::account(aid)).await? else {
+        // A claim without its account cannot be left by our writes (they go together), but
+        // should one exist, it holds nothing: free it.
+        app.table
+            .delete(
+                &keys::email_claim(email),
+                Some(Condition::Equals("aid".into(), aid.to_string().into())),
+            )
+            .await
+            .map(|_| ())
+            .or_else(|error| match error {
+                StoreError::ConditionFailed => Ok(()),
+                other => Err(other),
+            })?;
+        return Ok(true);
+    };
+    let account: AccountRecord = keys::from_item(item)?;
+    if !(account.deleting || verification::is_stale(&account, app.now())) {
+        return Ok(false);
+    }
+    match erase(app, &account, Erasure::Stale).await {
+        Ok(()) => Ok(true),
+        // Verified meanwhile: it stays.
+        Err(Refusal::Contended(_)) => Ok(false),
+        Err(refusal) => Err(refusal),
+    }
+}
+
+/// Deletes the caller's account, once the password was re-entered: see [`erase`].
+pub async fn delete(app: &App, aid: Uuid, password: &str) -> Decided<()> {
+    let account = credentials::load(app, aid).await?;
+    credentials::check_password(app, &account, password).await?;
+    erase(app, &account, Erasure::Owner).await
+}
+
+/// Why an account is erased.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Erasure {
+    /// Its owner asked (with the password).
+    Owner,
+    /// A sign-up replaces it: only while it is still unverified.
+    Stale,
+}
+
+/// Deletes an account and all it owns, in an order that a retry completes:
+/// 1. the account is marked `deleting` (for a replacement: only while unverified), so nothing
+///    verifies it or resets its password from then on;
+/// 2. every profile it owns is deleted with everything under it; it leaves every other profile
+///    (their `team_members` gauges fall) with its API tokens there (their `tokens` gauges fall);
+/// 3. its sessions, the invitations addressed to it, its reset requests, links and the rest of
+///    its partition go;
+/// 4. last, the account and its e-mail claim go together, in one transaction: there is never a
+///    claim without its account, and until this step a retry (the owner deleting again, or a
+///    sign-up finding the marked account) finds the account and finishes the job.
+pub async fn erase(app: &App, account: &AccountRecord, why: Erasure) -> Decided<()> {
+    let aid = account.aid;
+    let mut guard = vec![Condition::Exists];
+    if why == Erasure::Stale {
+        guard.push(Condition::Equals("email_verified".into(), false.into()));
+    }
+    tx::refuse_failed(
+        app.table
+            .update(
+                &keys::account(aid),
+                Update::new().set("deleting", true),
+                Some(Condition::All(guard)),
+            )
+            .await,
+        Refusal::Contended("the account changed meanwhile".into()),
+    )?;
+    for membership in membership::profiles_of(app, aid).await? {
+        if membership.role == Role::Owner {
+            app.table
+                .delete(&keys::profile(membership.pid), None)
+                .await?;
+            profiles::purge(app, membership.pid).await?;
+        } else {
+            leave(app, aid, membership.pid).await?;
+        }
+    }
+    credentials::revoke_sessions(app, aid, None).await?;
+    // Invitations addressed to it, on any profile (they hold its e-mail), with their links.
+    let mut doomed = Vec::new();
+    let addressed = query_all(
+        app.table.as_ref(),
+        Query::gsi1(keys::invitee(&account.email)),
+    );
+    for item in addressed.await? {
+        let invitation: InvitationRecord = keys::from_item(item)?;
+        if invitation.invitee != aid {
+            continue;
+        }
+        if invitation.status == InvitationStatus::Pending {
+            doomed.push(keys::pending_invitation(invitation.pid, &invitation.email));
+        }
+        doomed.extend(invitation.token_hash.map(|hash| keys::token(&hash)));
+        doomed.push(keys::invitation(invitation.pid, invitation.iid));
+    }
+    let rest = query_all(
+        app.table.as_ref(),
+        Query::partition(keys::account_partition(aid)),
+    )
+    .await?;
+    for item in rest {
+        let Some(key) = Key::of(&item) else { continue };
+        if key == keys::account(aid) {
+            continue;
+        }
+        if keys::is_reset_request(&key) {
+            let request: ResetRequestRecord = keys::from_item(item)?;
+            doomed.extend(request.token_hash.map(|hash| keys::token(&hash)));
+        }
+        doomed.push(key);
+    }
+    if let Some(hash) = &account.verify_token_hash {
+        doomed.push(keys::token(hash));
+    }
+    for chunk in doomed.chunks(MAX_TRANSACTION_WRITES) {
+        let writes = chunk.iter().cloned().map(Write::delete).collect();
+        app.table.transact(writes).await?;
+    }
+    let mut last = Tx::new();
+    last.add(Write::delete(keys::account(aid))).add(
+        Write::delete(keys::email_claim(&account.email))
+            .when(Condition::Equals("aid".into(), aid.to_string().into())),
+    );
+    last.commit(app.table.as_ref()).await
+}
+
+/// `aid` leaves profile `pid` it does not own: its API tokens there go (the `tokens` gauge
+/// falls), then both membership items (the `team_members` gauge falls).
+async fn leave(app: &App, aid: Uuid, pid: Uuid) -> Decided<()> {
+    let Some(item) = app.table.get(&keys::profile(pid)).await? else {
+        // The profile is gone: only our side of the membership is left.
+        app.table
+            .delete(&keys::account_member(aid, pid), None)
+            .await?;
+        return Ok(());
+    };
+    let profile: ProfileRecord = keys::from_item(item)?;
+    let tokens = query_all(app.table.as_ref(), Query::gsi1(keys::profile_tokens(pid))).await?;
+    let mine: Vec<Key> = tokens
+        .into_iter()
+        .filter(|item| {
+            matches!(
+                keys::from_item::<TokenRecord>(item.clone()),
+                Ok(TokenRecord::Profile(token)) if token.aid == aid
+            )
+        })
+        .filter_map(|item| Key::of(&item))
+        .collect();
+    let now = app.now();
+    let mut profile = profile;
+    for chunk in mine.chunks(MAX_TRANSACTION_WRITES - 2) {
+        let mut tx = Tx::new();
+        for key in chunk {
+            tx.add(Write::delete(key.clone()));
+        }
+        let n = chunk.len() as i64;
+        tx.append(usage::gauge_writes(&profile, Service::Tokens, -n, now)?);
+        tx.commit(app.table.as_ref()).await?;
+        profile = profiles::get(app, pid).await?;
+    }
+    let mut tx = Tx::new();
+    tx.add(Write::delete(keys::profile_member(pid, aid)).when(Condition::Exists))
+        .add(Write::delete(keys::account_member(aid, pid)))
+        .append(usage::gauge_writes(
+            &profile,
+            Service::TeamMembers,
+            -1,
+            now,
+        )?);
+    match tx.commit(app.table.as_ref()).await {
+        Ok(()) => Ok(()),
+        // Removed from the team meanwhile: only our side may be left.
+        Err(Refusal::Contended(_)) => {
+            app.table
+                .delete(&keys::account_member(aid, pid), None)
+                .await?;
+            Ok(())
+        }
+        Err(refusal) => Err(refusal),
+    }
 }
 
 /// Stores a new account with an already validated e-mail and name and a password hash: the
@@ -52,6 +261,10 @@ pub async fn create_account(
         profile_count: 1,
         failed_logins: 0,
         failed_since: None,
+        email_verified: false,
+        verify_version: 1,
+        verify_token_hash: None,
+        deleting: false,
         meters: Default::default(),
     };
     app.config

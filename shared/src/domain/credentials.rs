@@ -11,7 +11,7 @@ use crate::keys;
 use crate::password::{self, Verdict};
 use crate::refusal::{Decided, Refusal};
 use crate::secrets::{self, SecretKind};
-use crate::store::{Condition, Update};
+use crate::store::{Condition, Key, MAX_TRANSACTION_WRITES, Query, Update, Write, query_all};
 
 /// The account `aid`; a caller whose account is gone is no longer signed in.
 pub async fn load(app: &App, aid: Uuid) -> Decided<AccountRecord> {
@@ -48,13 +48,38 @@ pub async fn open_session(app: &App, aid: Uuid) -> Decided<Session> {
         expires_at,
         ttl: expires_at.timestamp(),
     });
+    let digest = secrets::digest(&token);
+    // Listed under the account (GSI1 `SESSIONS#<aid>`), so all of them can be revoked.
     app.table
         .put(
-            keys::to_item(&keys::token(&secrets::digest(&token)), &record)?,
+            keys::to_indexed_item(
+                &keys::token(&digest),
+                (
+                    &keys::account_sessions(aid),
+                    &keys::session_index_sk(&digest),
+                ),
+                &record,
+            )?,
             Some(Condition::NotExists),
         )
         .await?;
     Ok(Session { token, expires_at })
+}
+
+/// Revokes every login session of `aid` but the one whose secret has the digest `keep`.
+pub async fn revoke_sessions(app: &App, aid: Uuid, keep: Option<&str>) -> Decided<()> {
+    let items = query_all(app.table.as_ref(), Query::gsi1(keys::account_sessions(aid))).await?;
+    let kept = keep.map(keys::token);
+    let doomed: Vec<Key> = items
+        .iter()
+        .filter_map(Key::of)
+        .filter(|key| Some(key) != kept.as_ref())
+        .collect();
+    for chunk in doomed.chunks(MAX_TRANSACTION_WRITES) {
+        let writes = chunk.iter().cloned().map(Write::delete).collect();
+        app.table.transact(writes).await?;
+    }
+    Ok(())
 }
 
 /// The account whose e-mail and password these are; counts failures toward the throttle.

@@ -9,10 +9,12 @@ pub mod credentials;
 pub mod membership;
 pub mod profiles;
 pub mod records;
+pub mod recovery;
 pub mod team;
 pub mod tokens;
 pub mod tx;
 pub mod usage;
 pub mod validate;
+pub mod verification;
 
 pub use access::{Permission, Role};

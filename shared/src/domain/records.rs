@@ -69,6 +69,20 @@ pub struct AccountRecord {
     pub failed_logins: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_since: Option<DateTime<Utc>>,
+    /// Whether the owner of the mailbox proved it (a verification link, or a password reset).
+    #[serde(default)]
+    pub email_verified: bool,
+    /// Raised by sign-up and by every request for a new verification link: the notifications
+    /// handler sends one verification e-mail per version; older links stop working.
+    #[serde(default)]
+    pub verify_version: i64,
+    /// SHA-256 of the current verification link's secret, once its e-mail was prepared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_token_hash: Option<String>,
+    /// Set when the account's deletion began (by its owner, or to replace a stale unverified
+    /// account): nothing verifies it any more, and a retry finishes the job.
+    #[serde(default)]
+    pub deleting: bool,
     /// `pool_<service>` and `alloc_<service>` (see `usage`).
     #[serde(flatten)]
     pub meters: BTreeMap<String, i64>,
@@ -159,6 +173,42 @@ pub enum TokenRecord {
     Profile(ApiTokenRecord),
     /// The secret of an invitation link: which invitation, and which sending of it.
     Invitation(InvitationTokenRecord),
+    /// The secret of an e-mail verification link: which account, which sending.
+    Verification(VerificationTokenRecord),
+    /// The secret of a password-reset link: which account, which request.
+    Reset(ResetTokenRecord),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VerificationTokenRecord {
+    pub aid: Uuid,
+    /// The account's `verify_version` this link was sent for.
+    pub version: i64,
+    pub expires_at: DateTime<Utc>,
+    pub ttl: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ResetTokenRecord {
+    pub aid: Uuid,
+    pub rid: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub ttl: i64,
+}
+
+/// A password-reset request (`ACCOUNT#aid / RESET#<rid>`): its insertion makes the
+/// notifications handler e-mail a link.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ResetRequestRecord {
+    pub rid: Uuid,
+    pub aid: Uuid,
+    pub email: Email,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// SHA-256 of the link's secret, once the e-mail was prepared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_hash: Option<String>,
+    pub ttl: i64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -224,6 +274,8 @@ impl TokenRecord {
             TokenRecord::Session(session) => Some(session.expires_at),
             TokenRecord::Profile(token) => token.expires_at,
             TokenRecord::Invitation(link) => Some(link.expires_at),
+            TokenRecord::Verification(link) => Some(link.expires_at),
+            TokenRecord::Reset(link) => Some(link.expires_at),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The `accounts` function: sign-up, login, logout, the account itself.
+//! The `accounts` function: sign-up, e-mail verification, login, logout, passwords (reset and
+//! change), the account itself and its deletion.
 
 use axum::Extension;
 use std::collections::BTreeMap;
@@ -6,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -24,6 +25,7 @@ use crate::domain::accounts::{self, SignUp};
 use crate::domain::billing;
 use crate::domain::credentials;
 use crate::domain::records::AccountRecord;
+use crate::domain::{recovery, verification};
 
 pub fn routes() -> Vec<Route> {
     let route = |method, path, access, handler, doc| Route {
@@ -75,6 +77,42 @@ pub fn routes() -> Vec<Route> {
                 "The account, its service pool and what is allocated",
                 schema::<AccountBody>,
             ),
+        ),
+        route(
+            Method::DELETE,
+            "/v1/account",
+            Access::Session,
+            delete(delete_account),
+        ),
+        route(
+            Method::POST,
+            "/v1/accounts/verify",
+            Access::Anyone,
+            post(verify),
+        ),
+        route(
+            Method::POST,
+            "/v1/account/verification",
+            Access::Session,
+            post(new_verification),
+        ),
+        route(
+            Method::POST,
+            "/v1/password-reset",
+            Access::Anyone,
+            post(password_reset),
+        ),
+        route(
+            Method::POST,
+            "/v1/password-reset/confirm",
+            Access::Anyone,
+            post(password_reset_confirm),
+        ),
+        route(
+            Method::PUT,
+            "/v1/account/password",
+            Access::Session,
+            put(change_password),
         ),
         route(
             Method::GET,
@@ -161,6 +199,7 @@ pub struct AccountBody {
     id: uuid::Uuid,
     email: String,
     name: String,
+    email_verified: bool,
     created_at: chrono::DateTime<chrono::Utc>,
     services: BTreeMap<Service, PoolBody>,
 }
@@ -181,6 +220,7 @@ impl From<&AccountRecord> for AccountBody {
             id: account.aid,
             email: account.email.to_string(),
             name: account.name.clone(),
+            email_verified: account.email_verified,
             created_at: account.created_at,
             services: Service::ALL
                 .into_iter()
@@ -266,4 +306,106 @@ async fn statistics(
         "profiles": statistics.profiles,
         "totals": { "services": statistics.totals, "cost": statistics.cost },
     })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    token: String,
+}
+
+async fn verify(
+    State(app): State<App>,
+    Json(body): Json<TokenBody>,
+) -> ApiResult<impl IntoResponse> {
+    let account = verification::verify(&app, &body.token).await?;
+    Ok(axum::Json(AccountBody::from(&account)))
+}
+
+async fn new_verification(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+) -> ApiResult<impl IntoResponse> {
+    verification::request_link(&app, principal.account_id()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"detail": "a new verification link is on its way"})),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetBody {
+    email: String,
+}
+
+async fn password_reset(
+    State(app): State<App>,
+    Json(body): Json<ResetBody>,
+) -> ApiResult<impl IntoResponse> {
+    recovery::request_reset(&app, &body.email).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({
+            "detail": "if an account uses this e-mail, a reset link is on its way"
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetConfirmBody {
+    token: String,
+    password: String,
+}
+
+async fn password_reset_confirm(
+    State(app): State<App>,
+    Json(body): Json<ResetConfirmBody>,
+) -> ApiResult<StatusCode> {
+    recovery::confirm_reset(&app, &body.token, &body.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChangeBody {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Json(body): Json<PasswordChangeBody>,
+) -> ApiResult<StatusCode> {
+    let Principal::Account { aid, token_digest } = principal else {
+        return Err(
+            crate::refusal::Refusal::Unauthenticated("a login session is needed".into()).into(),
+        );
+    };
+    recovery::change_password(
+        &app,
+        aid,
+        &token_digest,
+        &body.current_password,
+        &body.new_password,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    password: String,
+}
+
+async fn delete_account(
+    State(app): State<App>,
+    Extension(principal): Extension<Principal>,
+    Json(body): Json<PasswordBody>,
+) -> ApiResult<StatusCode> {
+    accounts::delete(&app, principal.account_id(), &body.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::App;
 use crate::catalogue::{Service, spelling};
-use crate::domain::records::{AccountRecord, InvitationRecord, ProfileRecord};
+use crate::domain::records::{AccountRecord, InvitationRecord, ProfileRecord, ResetRequestRecord};
 use crate::mail::Email;
 
 /// Escapes text for HTML.
@@ -125,5 +125,65 @@ pub fn usage_email(
                 .map(|l| format!("<li>{}</li>", html_escape(l)))
                 .collect::<String>()
         ),
+    }
+}
+
+pub fn verification_email(app: &App, account: &AccountRecord, secret: &str) -> Email {
+    let name = one_line(&account.name);
+    let link = format!("{}/verify#token={secret}", app.config.app_url);
+    let api = format!("{}/v1/accounts/verify", app.config.app_url);
+    let text = format!(
+        "Hello {name},\n\n\
+         Confirm that this address is yours: {link}\n\n\
+         Or through the API: POST {api} with the body {{\"token\": \"{secret}\"}}\n\n\
+         The link works once, for 24 hours. If you did not sign up for Tenantry, ignore this \
+         e-mail: the sign-up lapses.\n"
+    );
+    let html = format!(
+        "<p>Hello {},</p><p><a href=\"{}\">Confirm that this address is yours</a></p>\
+         <p>Or through the API: <code>POST {}</code> with the body \
+         <code>{{\"token\": \"{secret}\"}}</code></p>\
+         <p>The link works once, for 24 hours. If you did not sign up for Tenantry, ignore this \
+         e-mail: the sign-up lapses.</p>",
+        html_escape(&name),
+        html_escape(&link),
+        html_escape(&api)
+    );
+    Email {
+        to: account.email.to_string(),
+        subject: "Confirm your e-mail address for Tenantry".into(),
+        text,
+        html,
+    }
+}
+
+pub fn reset_email(app: &App, request: &ResetRequestRecord, secret: &str) -> Email {
+    let link = format!("{}/password-reset#token={secret}", app.config.app_url);
+    let api = format!("{}/v1/password-reset/confirm", app.config.app_url);
+    let text = format!(
+        "Someone asked to reset the password of the Tenantry account of this address.\n\n\
+         Choose a new password: {link}\n\n\
+         Or through the API: POST {api} with the body \
+         {{\"token\": \"{secret}\", \"password\": \"<new password>\"}}\n\n\
+         The link works once, until {}. Every session of the account ends when the password \
+         changes. If you did not ask for this, ignore this e-mail.\n",
+        when(request.expires_at)
+    );
+    let html = format!(
+        "<p>Someone asked to reset the password of the Tenantry account of this address.</p>\
+         <p><a href=\"{}\">Choose a new password</a></p>\
+         <p>Or through the API: <code>POST {}</code> with the body \
+         <code>{{\"token\": \"{secret}\", \"password\": \"&lt;new password&gt;\"}}</code></p>\
+         <p>The link works once, until {}. Every session of the account ends when the password \
+         changes. If you did not ask for this, ignore this e-mail.</p>",
+        html_escape(&link),
+        html_escape(&api),
+        when(request.expires_at)
+    );
+    Email {
+        to: request.email.to_string(),
+        subject: "Reset your Tenantry password".into(),
+        text,
+        html,
     }
 }

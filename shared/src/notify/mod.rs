@@ -3,12 +3,17 @@
 //!
 //! - an invitation created or resent (a new `version`): the invitation e-mail, with a fresh
 //!   link secret prepared in the same transaction as the record's sent-marker;
-//! - an invitation accepted: a note to the profile's owner;
+//! - an invitation accepted: a note to the profile's owner (only to a verified e-mail);
+//! - an account signed up or asking for a new verification link (a new `verify_version`): the
+//!   verification e-mail, its link secret prepared like an invitation's;
+//! - a password-reset request inserted: the reset e-mail, its link prepared the same way;
 //! - an API token removed by TTL after it expired: its profile's `tokens` gauge falls (the one
 //!   gauge change no request makes);
 //! - a profile's use of a service crossing 80 %, 90 % or 100 % of its limit: an alert to the
 //!   owner (monthly counters only rise within a month, so once per threshold per month; gauges
-//!   alert on every rise across a threshold).
+//!   alert on every rise across a threshold; only to a verified e-mail).
+//!
+//! An unverified account gets no e-mail but verification and password reset.
 //!
 //! Delivery is at least once: each record's e-mail is guarded by a sent-marker
 //! (`NOTIFIED#<event id>`) written with a condition before the send, so a replayed record sends
@@ -18,15 +23,18 @@ pub mod emails;
 
 use uuid::Uuid;
 
-use self::emails::{accepted_email, invitation_email, usage_email};
+use self::emails::{
+    accepted_email, invitation_email, reset_email, usage_email, verification_email,
+};
 use crate::app::App;
 use crate::catalogue::{Metering, Service};
 use crate::domain::records::{
-    AccountRecord, InvitationRecord, InvitationStatus, ProfileRecord, TokenRecord, UsageRecord,
+    AccountRecord, InvitationRecord, InvitationStatus, ProfileRecord, ResetRequestRecord,
+    TokenRecord, UsageRecord,
 };
-use crate::domain::team;
 use crate::domain::tx::Tx;
 use crate::domain::usage;
+use crate::domain::{recovery, team, verification};
 use crate::keys;
 use crate::mail::{Email, Mailer};
 use crate::refusal::Refusal;
@@ -64,6 +72,10 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, event: &StreamEvent) -> anyh
     let key = &event.change.key;
     if event.change.expired && keys::is_token(key) {
         token_expired(app, event).await
+    } else if keys::is_account(key) {
+        account_changed(app, mailer, event).await
+    } else if keys::is_reset_request(key) {
+        reset_requested(app, mailer, event).await
     } else if key.sk.starts_with(keys::INVITE_PREFIX) {
         invitation_changed(app, mailer, event).await
     } else if keys::is_profile(key) {
@@ -123,8 +135,64 @@ async fn invitation_changed(
         let Some((owner, profile)) = owner_of(app, new.pid).await? else {
             return Ok(());
         };
+        if !owner.email_verified {
+            return Ok(());
+        }
         let email = accepted_email(&new, &profile, &owner);
         send_once(app, mailer, event, &email).await?;
+    }
+    Ok(())
+}
+
+/// An account signed up, or asked for a new verification link: one verification e-mail per
+/// `verify_version`, while the e-mail is unverified.
+async fn account_changed(
+    app: &App,
+    mailer: &dyn Mailer,
+    event: &StreamEvent,
+) -> anyhow::Result<()> {
+    let old: Option<AccountRecord> = parse(&event.change.old)?;
+    let Some(new) = parse::<AccountRecord>(&event.change.new)? else {
+        return Ok(());
+    };
+    let new_version = old
+        .as_ref()
+        .is_none_or(|old| old.verify_version != new.verify_version);
+    if new.email_verified || new.deleting || !new_version {
+        return Ok(());
+    }
+    let Some(secret) = verification::prepare_link(app, &new, marker(app, event)?).await? else {
+        return Ok(());
+    };
+    let email = verification_email(app, &new, &secret);
+    if let Err(error) = mailer.send(&email).await {
+        verification::unprepare_link(app, &new, &secret, keys::notification_marker(&event.id))
+            .await?;
+        return Err(error.into());
+    }
+    Ok(())
+}
+
+/// A password-reset request was made: its e-mail, with a link prepared for it.
+async fn reset_requested(
+    app: &App,
+    mailer: &dyn Mailer,
+    event: &StreamEvent,
+) -> anyhow::Result<()> {
+    if event.change.old.is_some() {
+        return Ok(());
+    }
+    let Some(request) = parse::<ResetRequestRecord>(&event.change.new)? else {
+        return Ok(());
+    };
+    let Some(secret) = recovery::prepare_link(app, &request, marker(app, event)?).await? else {
+        return Ok(());
+    };
+    let email = reset_email(app, &request, &secret);
+    if let Err(error) = mailer.send(&email).await {
+        recovery::unprepare_link(app, &request, &secret, keys::notification_marker(&event.id))
+            .await?;
+        return Err(error.into());
     }
     Ok(())
 }
@@ -268,6 +336,9 @@ async fn alert(
         return Ok(());
     };
     let owner: AccountRecord = keys::from_item(item)?;
+    if !owner.email_verified {
+        return Ok(());
+    }
     let email = usage_email(profile, &owner, crossings);
     send_once(app, mailer, event, &email).await
 }

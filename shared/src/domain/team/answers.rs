@@ -105,6 +105,10 @@ pub async fn accept(
             (profile?, account?)
         }
     };
+    // Only a proven mailbox joins: an address squatted before its owner signed up cannot.
+    if !account.email_verified {
+        return Err(Refusal::EmailUnverified);
+    }
     let mut joining = membership::joining_writes(&account, &profile, invitation.role, now)?;
     joining.append(usage::gauge_writes(&profile, Service::TeamMembers, 1, now)?);
     close(app, &invitation, InvitationStatus::Accepted, now, joining).await?;

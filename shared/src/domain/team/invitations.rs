@@ -8,7 +8,9 @@ use crate::app::App;
 use crate::catalogue::{Service, spelling};
 use crate::domain::access::ProfileCaller;
 use crate::domain::credentials;
-use crate::domain::records::{EmailClaim, InvitationRecord, InvitationStatus, ProfileRecord, Role};
+use crate::domain::records::{
+    AccountRecord, EmailClaim, InvitationRecord, InvitationStatus, ProfileRecord, Role,
+};
 use crate::domain::tx::Tx;
 use crate::domain::usage;
 use crate::email::Email;
@@ -40,7 +42,7 @@ fn marker_item(pid: Uuid, email: &Email, iid: Uuid, expires_at: DateTime<Utc>) -
     )?))
 }
 
-fn hour_of(at: DateTime<Utc>) -> String {
+pub(crate) fn hour_of(at: DateTime<Utc>) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}",
         at.year(),
@@ -50,7 +52,7 @@ fn hour_of(at: DateTime<Utc>) -> String {
     )
 }
 
-fn until_next_hour(at: DateTime<Utc>) -> std::time::Duration {
+pub(crate) fn until_next_hour(at: DateTime<Utc>) -> std::time::Duration {
     std::time::Duration::from_secs(u64::from(3600 - (at.minute() * 60 + at.second())).max(1))
 }
 
@@ -104,12 +106,22 @@ pub async fn invite(
         app.table.get(&marker_key),
     );
     let (inviter, marker) = (inviter?, marker?);
-    let claim = claim?.ok_or_else(|| {
+    // An unverified account is refused exactly like an unknown e-mail: whoever signed up with
+    // the address has not proven it is theirs.
+    let unknown = || {
         Refusal::Unprocessable(
             "no account uses this e-mail; only existing accounts can be invited".into(),
         )
-    })?;
+    };
+    let claim = claim?.ok_or_else(unknown)?;
     let EmailClaim { aid: invitee } = keys::from_item(claim)?;
+    let invitee_account: AccountRecord = match app.table.get(&keys::account(invitee)).await? {
+        Some(item) => keys::from_item(item)?,
+        None => return Err(unknown()),
+    };
+    if !invitee_account.email_verified || invitee_account.deleting {
+        return Err(unknown());
+    }
     if invitee == profile.owner {
         return Err(Refusal::Conflict(
             "the owner is already on the profile".into(),

@@ -1,0 +1,253 @@
+//! Passwords: a forgotten one reset through a link e-mailed to the account's address, and a
+//! known one changed. A reset proves the mailbox, so it also verifies the e-mail: an address
+//! squatted by someone else is always recoverable by its real owner.
+//!
+//! A reset request is an item (`ACCOUNT#aid / RESET#<rid>`); the notifications handler makes
+//! its link secret, stores the hash beside the change record's sent-marker and e-mails it.
+
+use uuid::Uuid;
+
+use super::credentials;
+use super::records::{AccountRecord, ResetRequestRecord, ResetTokenRecord, TokenRecord};
+use super::team::invitations::hour_of;
+use super::tx::Tx;
+use crate::app::App;
+use crate::email::Email;
+use crate::keys;
+use crate::password;
+use crate::refusal::{Decided, Refusal};
+use crate::secrets::{self, SecretKind};
+use crate::store::{
+    Condition, Key, MAX_TRANSACTION_WRITES, Query, StoreError, Update, Write, query_all,
+};
+
+/// How long a reset link works.
+pub fn link_ttl() -> chrono::Duration {
+    chrono::Duration::hours(1)
+}
+
+/// Reset e-mails per account (so per e-mail) and hour; requests beyond it send nothing.
+pub const RESETS_PER_HOUR: i64 = 5;
+
+fn refused() -> Refusal {
+    Refusal::Unauthenticated("the reset link is not valid".into())
+}
+
+/// Asks for a reset e-mail. The answer is the same whether or not an account uses the
+/// e-mail, and whether or not the hourly limit held it back (only a malformed address is
+/// refused); both paths make the same reads.
+pub async fn request_reset(app: &App, email: &str) -> Decided<()> {
+    let email = Email::parse(email)?;
+    let claim = app.table.get(&keys::email_claim(&email)).await?;
+    let aid = match claim {
+        Some(item) => Some(keys::from_item::<super::records::EmailClaim>(item)?.aid),
+        None => None,
+    };
+    // Unknown e-mails read an account that cannot exist, so both paths read twice.
+    let account = app
+        .table
+        .get(&keys::account(aid.unwrap_or(Uuid::nil())))
+        .await?;
+    let Some(item) = account else {
+        return Ok(());
+    };
+    let account: AccountRecord = keys::from_item(item)?;
+    if account.deleting {
+        return Ok(());
+    }
+    let now = app.now();
+    let expires_at = now + link_ttl();
+    let request = ResetRequestRecord {
+        rid: Uuid::now_v7(),
+        aid: account.aid,
+        email: account.email.clone(),
+        created_at: now,
+        expires_at,
+        token_hash: None,
+        ttl: expires_at.timestamp(),
+    };
+    let mut tx = Tx::new();
+    tx.add(Write::put_new(keys::to_item(
+        &keys::reset_request(account.aid, request.rid),
+        &request,
+    )?))
+    .add_or(
+        Write::Update {
+            key: keys::reset_rate(account.aid, &hour_of(now)),
+            update: Update::new()
+                .add("count", 1)
+                .set("ttl", (now + chrono::Duration::hours(2)).timestamp()),
+            condition: Some(Condition::Below("count".into(), RESETS_PER_HOUR)),
+        },
+        Refusal::TooManyAttempts {
+            detail: String::new(),
+            retry_after: std::time::Duration::from_secs(1),
+        },
+    );
+    match tx.commit(app.table.as_ref()).await {
+        // Past the hourly limit, or raced: nothing is sent, and nothing tells.
+        Ok(()) | Err(Refusal::TooManyAttempts { .. }) | Err(Refusal::Contended(_)) => Ok(()),
+        Err(refusal) => Err(refusal),
+    }
+}
+
+/// Sets a new password with a reset link: the link (and every other pending reset of the
+/// account) stops working, the e-mail counts as verified, every session is revoked.
+pub async fn confirm_reset(app: &App, secret: &str, new_password: &str) -> Decided<()> {
+    password::check_policy(new_password)?;
+    if secrets::parse(secret) != Some(SecretKind::PasswordReset) {
+        return Err(refused());
+    }
+    let digest = secrets::digest(secret);
+    let item = app
+        .table
+        .get(&keys::token(&digest))
+        .await?
+        .ok_or_else(refused)?;
+    let TokenRecord::Reset(link) = keys::from_item(item)? else {
+        return Err(refused());
+    };
+    if link.expires_at <= app.now() {
+        return Err(Refusal::Unauthenticated(
+            "the reset link has expired; ask for a new one".into(),
+        ));
+    }
+    let password_hash = password::hash(new_password.to_owned(), app.config.password_cost).await?;
+    let mut tx = Tx::new();
+    tx.add_or(
+        Write::delete(keys::token(&digest)).when(Condition::Exists),
+        refused(),
+    )
+    .add(Write::delete(keys::reset_request(link.aid, link.rid)))
+    .add_or(
+        Write::Update {
+            key: keys::account(link.aid),
+            update: Update::new()
+                .set("password_hash", password_hash)
+                .set("email_verified", true)
+                .set("failed_logins", 0)
+                .remove("failed_since"),
+            condition: Some(Condition::All(vec![
+                Condition::Exists,
+                Condition::NotEquals("deleting".into(), true.into()),
+            ])),
+        },
+        refused(),
+    );
+    tx.commit(app.table.as_ref()).await?;
+    forget_resets(app, link.aid).await?;
+    credentials::revoke_sessions(app, link.aid, None).await
+}
+
+/// Removes every pending reset request of `aid` with its link.
+pub async fn forget_resets(app: &App, aid: Uuid) -> Decided<()> {
+    let items = query_all(
+        app.table.as_ref(),
+        Query::partition(keys::account_partition(aid)).prefix(keys::RESET_PREFIX),
+    )
+    .await?;
+    let mut doomed = Vec::new();
+    for item in items {
+        let Some(key) = Key::of(&item) else { continue };
+        let request: ResetRequestRecord = keys::from_item(item)?;
+        doomed.extend(request.token_hash.map(|hash| keys::token(&hash)));
+        doomed.push(key);
+    }
+    for chunk in doomed.chunks(MAX_TRANSACTION_WRITES) {
+        let writes = chunk.iter().cloned().map(Write::delete).collect();
+        app.table.transact(writes).await?;
+    }
+    Ok(())
+}
+
+/// Changes the caller's password (the current one re-entered, throttled like a login); every
+/// other session of the account is revoked, the caller's own (`keep`) stays.
+pub async fn change_password(
+    app: &App,
+    aid: Uuid,
+    keep: &str,
+    current_password: &str,
+    new_password: &str,
+) -> Decided<()> {
+    password::check_policy_of("new_password", new_password)?;
+    let account = credentials::load(app, aid).await?;
+    credentials::check_password(app, &account, current_password).await?;
+    let password_hash = password::hash(new_password.to_owned(), app.config.password_cost).await?;
+    app.table
+        .update(
+            &keys::account(aid),
+            Update::new().set("password_hash", password_hash),
+            Some(Condition::Exists),
+        )
+        .await
+        .map_err(|error| match error {
+            StoreError::ConditionFailed => {
+                Refusal::Unauthenticated("the account no longer exists".into())
+            }
+            other => other.into(),
+        })?;
+    forget_resets(app, aid).await?;
+    credentials::revoke_sessions(app, aid, Some(keep)).await
+}
+
+/// What the notifications handler needs to e-mail a reset link: a fresh secret, its hash
+/// stored in the same transaction as the change record's sent-marker. `None` when the request
+/// is gone (used, or its account deleted) or this record was handled before.
+pub async fn prepare_link(
+    app: &App,
+    request: &ResetRequestRecord,
+    marker: Write,
+) -> Decided<Option<String>> {
+    let secret = secrets::generate(SecretKind::PasswordReset).map_err(|_| Refusal::Internal)?;
+    let digest = secrets::digest(&secret);
+    let link = ResetTokenRecord {
+        aid: request.aid,
+        rid: request.rid,
+        expires_at: request.expires_at,
+        ttl: request.expires_at.timestamp(),
+    };
+    let mut tx = Tx::new();
+    tx.add(marker)
+        .add(Write::put_new(keys::to_item(
+            &keys::token(&digest),
+            &TokenRecord::Reset(link),
+        )?))
+        .add(Write::Update {
+            key: keys::reset_request(request.aid, request.rid),
+            update: Update::new().set("token_hash", digest),
+            condition: Some(Condition::Exists),
+        });
+    match tx.commit(app.table.as_ref()).await {
+        Ok(()) => Ok(Some(secret)),
+        Err(Refusal::Contended(_)) => Ok(None),
+        Err(refusal) => Err(refusal),
+    }
+}
+
+/// Undoes [`prepare_link`] when the e-mail could not be sent, so a retry prepares it again.
+pub async fn unprepare_link(
+    app: &App,
+    request: &ResetRequestRecord,
+    secret: &str,
+    marker: Key,
+) -> Decided<()> {
+    let digest = secrets::digest(secret);
+    app.table
+        .transact(vec![
+            Write::delete(marker),
+            Write::delete(keys::token(&digest)),
+        ])
+        .await?;
+    let forget = app
+        .table
+        .update(
+            &keys::reset_request(request.aid, request.rid),
+            Update::new().remove("token_hash"),
+            Some(Condition::Equals("token_hash".into(), digest.into())),
+        )
+        .await;
+    match forget {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
