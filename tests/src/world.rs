@@ -6,12 +6,13 @@ use std::sync::OnceLock;
 
 use shared::domain::Role;
 use shared::domain::access::{Principal, ProfileCaller};
+use shared::domain::records::InvitationRecord;
 use shared::domain::records::Permission;
 use shared::domain::tokens;
 use shared::domain::{accounts, credentials, membership};
 use shared::email::Email;
 use shared::keys;
-use shared::store::{Item, Key, Query, query_all};
+use shared::store::{Item, Key, Query, Write, query_all};
 use uuid::Uuid;
 
 use crate::api::{Api, PASSWORD};
@@ -51,10 +52,38 @@ pub struct World {
     pub other_full: String,
     pub other_write: String,
     pub other_read: String,
+    /// The principals of issue 9's review, beside the first fifteen.
+    pub more: MorePrincipals,
+}
+
+/// Principals that test what a role, a removal, a logout or an invitation link may reach.
+#[derive(Clone, Debug)]
+pub struct MorePrincipals {
+    /// Full tokens of `pid` created by its admin and by its member.
+    pub admin_token: String,
+    pub member_token: String,
+    /// A former member of `pid` (removed by the owner): its session, and the full token it had.
+    pub removed: Person,
+    pub removed_token: String,
+    /// Sessions of the owner that logged out, and that expired.
+    pub logged_out: String,
+    pub expired_session: String,
+    /// The owner's full token for its other profile (`spare_pid`).
+    pub owner_elsewhere: String,
+    /// Invitation links for `iid`: the current one, the one a resend replaced, and the link of
+    /// another pending invitation of `pid`.
+    pub link: String,
+    pub stale_link: String,
+    pub other_link: String,
+    /// An invitation of `pid` past its expiry, and a revoked one, each with the link it had.
+    pub expired_iid: Uuid,
+    pub expired_link: String,
+    pub revoked_iid: Uuid,
+    pub revoked_link: String,
 }
 
 /// The principals of the authorization matrix, in its column order.
-pub const PRINCIPALS: [&str; 15] = [
+pub const PRINCIPALS: [&str; 30] = [
     "anonymous",
     "other_owner",
     "other_admin",
@@ -70,6 +99,21 @@ pub const PRINCIPALS: [&str; 15] = [
     "read",
     "expired",
     "revoked",
+    "admin_token",
+    "member_token",
+    "removed",
+    "removed_token",
+    "logged_out",
+    "expired_session",
+    "owner_elsewhere",
+    "other_own_pid",
+    "invitee",
+    "link",
+    "stale_link",
+    "other_link",
+    "expired_link",
+    "revoked_link",
+    "owner_exhausted",
 ];
 
 async fn password_hash() -> String {
@@ -238,6 +282,7 @@ impl World {
         let (_, other_full) = token(api, other_pid, &other_owner, Permission::Full).await;
         let (_, other_write) = token(api, other_pid, &other_owner, Permission::Write).await;
         let (_, other_read) = token(api, other_pid, &other_owner, Permission::Read).await;
+        let more = MorePrincipals::build(api, &owner, &admin, &member, pid, spare_pid, iid).await;
         World {
             owner,
             admin,
@@ -260,6 +305,7 @@ impl World {
             other_full,
             other_write,
             other_read,
+            more,
         }
     }
 
@@ -281,8 +327,72 @@ impl World {
             "read" => self.read.clone(),
             "expired" => self.expired.clone(),
             "revoked" => self.revoked.clone(),
+            "admin_token" => self.more.admin_token.clone(),
+            "member_token" => self.more.member_token.clone(),
+            "removed" => self.more.removed.session.clone(),
+            "removed_token" => self.more.removed_token.clone(),
+            "logged_out" => self.more.logged_out.clone(),
+            "expired_session" => self.more.expired_session.clone(),
+            "owner_elsewhere" => self.more.owner_elsewhere.clone(),
+            "other_own_pid" => self.other_owner.session.clone(),
+            "invitee" => self.invitee.session.clone(),
+            "owner_exhausted" => self.owner.session.clone(),
+            // Links travel in the body, never as a bearer token.
+            "link" | "stale_link" | "other_link" | "expired_link" | "revoked_link" => return None,
             other => panic!("unknown principal {other}"),
         })
+    }
+
+    /// The invitation link a principal answers with (`{"token": …}`), if any.
+    pub fn link_of(&self, principal: &str) -> Option<String> {
+        Some(match principal {
+            "link" => self.more.link.clone(),
+            "stale_link" => self.more.stale_link.clone(),
+            "other_link" => self.more.other_link.clone(),
+            "expired_link" => self.more.expired_link.clone(),
+            "revoked_link" => self.more.revoked_link.clone(),
+            _ => return None,
+        })
+    }
+
+    /// The ids a principal's request names: tenant A's, except where the principal aims
+    /// elsewhere (another tenant's own profile with A's ids under it; an expired or revoked
+    /// invitation for its link).
+    pub fn path_for(&self, principal: &str, template: &str) -> String {
+        let pid = if principal == "other_own_pid" {
+            self.other_pid
+        } else {
+            self.pid
+        };
+        let iid = match principal {
+            "expired_link" => self.more.expired_iid,
+            "revoked_link" => self.more.revoked_iid,
+            _ => self.iid,
+        };
+        template
+            .replace("{pid}", &pid.to_string())
+            .replace("{tid}", &self.victim_tid.to_string())
+            .replace("{aid}", &self.member.aid.to_string())
+            .replace("{iid}", &iid.to_string())
+    }
+
+    /// Readies the world for a principal before its request: `owner_exhausted` finds the
+    /// month's `api_requests` of `pid` used up (management routes must not care).
+    pub async fn prepare_for(&self, api: &Api, principal: &str) {
+        if principal == "owner_exhausted" {
+            let profile = shared::domain::profiles::get(&api.app, self.pid)
+                .await
+                .expect("profile");
+            let limit = profile.limit(shared::catalogue::Service::ApiRequests);
+            shared::domain::usage::count_monthly(
+                &api.app,
+                &profile,
+                shared::catalogue::Service::ApiRequests,
+                limit,
+            )
+            .await
+            .expect("use up api_requests");
+        }
     }
 
     /// Every item of tenant A: its profiles' partitions, its accounts' partitions and its
@@ -311,5 +421,129 @@ impl World {
         );
         items.sort_by_key(Key::of);
         items
+    }
+}
+
+/// An invitation link for `invitation` as the notifications handler makes it (the sent-marker
+/// of a made-up change record stands in for the stream's).
+async fn link_for(api: &Api, pid: Uuid, iid: Uuid) -> String {
+    let item = api
+        .app
+        .table
+        .get(&keys::invitation(pid, iid))
+        .await
+        .expect("read invitation")
+        .expect("the invitation");
+    let invitation: InvitationRecord = keys::from_item(item).expect("an invitation");
+    let marker = keys::to_item(
+        &keys::notification_marker(&format!("world-{}", Uuid::now_v7())),
+        &serde_json::json!({}),
+    )
+    .expect("marker");
+    shared::domain::team::prepare_link(&api.app, &invitation, Write::put_new(marker))
+        .await
+        .expect("prepare link")
+        .expect("a pending invitation")
+}
+
+impl MorePrincipals {
+    async fn build(
+        api: &Api,
+        owner: &Person,
+        admin: &Person,
+        member: &Person,
+        pid: Uuid,
+        spare_pid: Uuid,
+        iid: Uuid,
+    ) -> MorePrincipals {
+        let (_, admin_token) = token(api, pid, admin, Permission::Full).await;
+        let (_, member_token) = token(api, pid, member, Permission::Full).await;
+        let (removed, _) = person(api, "removed").await;
+        join(api, pid, &removed, Role::Member).await;
+        let (_, removed_token) = token(api, pid, &removed, Permission::Full).await;
+        let caller = || async {
+            owner_of(
+                owner,
+                shared::domain::profiles::get(&api.app, pid)
+                    .await
+                    .expect("profile"),
+            )
+        };
+        shared::domain::team::remove(&api.app, &caller().await, removed.aid)
+            .await
+            .expect("remove a member");
+
+        let logged_out = credentials::open_session(&api.app, owner.aid)
+            .await
+            .expect("session")
+            .token;
+        credentials::logout(&api.app, &shared::secrets::digest(&logged_out))
+            .await
+            .expect("logout");
+        let expired_session = credentials::open_session(&api.app, owner.aid)
+            .await
+            .expect("session")
+            .token;
+        let session_key = keys::token(&shared::secrets::digest(&expired_session));
+        let past = (api.app.now() - chrono::Duration::minutes(1)).to_rfc3339();
+        api.app
+            .table
+            .update(
+                &session_key,
+                shared::store::Update::new().set("expires_at", past),
+                None,
+            )
+            .await
+            .expect("expire a session");
+        let (_, owner_elsewhere) = token(api, spare_pid, owner, Permission::Full).await;
+
+        // The links of `iid`: one sent, then replaced by a resend.
+        let stale_link = link_for(api, pid, iid).await;
+        shared::domain::team::resend(&api.app, &caller().await, iid)
+            .await
+            .expect("resend");
+        let link = link_for(api, pid, iid).await;
+        let invite = |label: &'static str| async move {
+            let (invitee, _) = person(api, label).await;
+            shared::domain::team::invite(&api.app, &caller().await, &invitee.email, Role::Member)
+                .await
+                .expect("invite")
+                .iid
+        };
+        let other_iid = invite("other-invitee").await;
+        let other_link = link_for(api, pid, other_iid).await;
+        let expired_iid = invite("late-invitee").await;
+        let expired_link = link_for(api, pid, expired_iid).await;
+        let past = (api.app.now() - chrono::Duration::minutes(1)).to_rfc3339();
+        api.app
+            .table
+            .update(
+                &keys::invitation(pid, expired_iid),
+                shared::store::Update::new().set("expires_at", past),
+                None,
+            )
+            .await
+            .expect("expire an invitation");
+        let revoked_iid = invite("revoked-invitee").await;
+        let revoked_link = link_for(api, pid, revoked_iid).await;
+        shared::domain::team::revoke(&api.app, &caller().await, revoked_iid)
+            .await
+            .expect("revoke");
+        MorePrincipals {
+            admin_token,
+            member_token,
+            removed,
+            removed_token,
+            logged_out,
+            expired_session,
+            owner_elsewhere,
+            link,
+            stale_link,
+            other_link,
+            expired_iid,
+            expired_link,
+            revoked_iid,
+            revoked_link,
+        }
     }
 }

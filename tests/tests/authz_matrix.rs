@@ -16,6 +16,8 @@ tenantry_tests::on_both_adapters!(every_route_and_principal_gets_the_expected_st
 struct Row {
     method: String,
     path: String,
+    /// A body decided case (`+admin`: invite as admin; `+owner`: make a member owner), or none.
+    variant: Option<String>,
     expected: Vec<u16>,
 }
 
@@ -27,17 +29,22 @@ fn matrix() -> Vec<Row> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let fields: Vec<&str> = line.split_whitespace().collect();
+        let mut fields: Vec<&str> = line.split_whitespace().collect();
+        let variant = match fields.get(2) {
+            Some(field) if field.starts_with('+') => Some(fields.remove(2).to_owned()),
+            _ => None,
+        };
         assert_eq!(
             fields.len(),
             2 + PRINCIPALS.len(),
-            "authz_matrix.txt line {}: a method, a path and {} statuses",
+            "authz_matrix.txt line {}: a method, a path, maybe a +variant, and {} statuses",
             n + 1,
             PRINCIPALS.len()
         );
         rows.push(Row {
             method: fields[0].to_owned(),
             path: fields[1].to_owned(),
+            variant,
             expected: fields[2..]
                 .iter()
                 .map(|s| s.parse().expect("a status"))
@@ -71,8 +78,28 @@ fn the_matrix_lists_exactly_the_routes_that_exist() {
     }
 }
 
-/// The body a case sends: a valid request, so only authorization decides the outcome.
-fn body(method: &str, path: &str, world: &World) -> Option<Value> {
+/// The body a case sends: a valid request, so only authorization decides the outcome (or, for
+/// a `+variant` row, the body the variant is about).
+fn body(
+    method: &str,
+    path: &str,
+    variant: Option<&str>,
+    principal: &str,
+    world: &World,
+) -> Option<Value> {
+    match (method, path, variant) {
+        ("POST", "/v1/profiles/{pid}/team", Some("+admin")) => {
+            return Some(json!({"email": world.candidate.email, "role": "admin"}));
+        }
+        ("PATCH", "/v1/profiles/{pid}/team/{aid}", Some("+owner")) => {
+            return Some(json!({"role": "owner"}));
+        }
+        (_, _, Some(other)) => panic!("unknown variant {other} of {method} {path}"),
+        ("POST", "/v1/invitations/{iid}/accept" | "/v1/invitations/{iid}/decline", None) => {
+            return world.link_of(principal).map(|link| json!({"token": link}));
+        }
+        _ => {}
+    }
     match (method, path) {
         ("POST", "/v1/accounts") => Some(json!({
             "email": format!("new-{}@example.com", uuid::Uuid::now_v7().simple()),
@@ -120,18 +147,23 @@ async fn every_route_and_principal_gets_the_expected_status(api: Api) {
             let gate = gate.clone();
             let method = row.method.clone();
             let template = row.path.clone();
+            let variant = row.variant.clone();
             cases.spawn(async move {
                 let _permit = gate.acquire().await.expect("semaphore");
                 let world = World::build(&api).await;
-                let mut path = template
-                    .replace("{pid}", &world.pid.to_string())
-                    .replace("{tid}", &world.victim_tid.to_string())
-                    .replace("{aid}", &world.member.aid.to_string())
-                    .replace("{iid}", &world.iid.to_string());
+                world.prepare_for(&api, principal).await;
+                let mut path = world.path_for(principal, &template);
                 if template.ends_with("/statistics") && template.contains("{pid}") {
                     path.push_str("?start=2026-01-01&end=2026-01-31&periodicity=day");
                 }
-                let cross_tenant = principal.starts_with("other_") && profile_route;
+                // Strangers to tenant A's profile: another tenant, a removed member, an invitee,
+                // the owner's token of another profile.
+                let stranger = principal.starts_with("other_")
+                    || matches!(
+                        *principal,
+                        "removed" | "removed_token" | "invitee" | "owner_elsewhere"
+                    );
+                let cross_tenant = stranger && profile_route;
                 let before = if cross_tenant {
                     Some(world.tenant_a(&api).await)
                 } else {
@@ -142,29 +174,29 @@ async fn every_route_and_principal_gets_the_expected_status(api: Api) {
                         method.parse::<Method>().expect("method"),
                         &path,
                         world.token_of(principal).as_deref(),
-                        body(&method, &template, &world),
+                        body(&method, &template, variant.as_deref(), principal, &world),
                     )
                     .await;
                 let mut failures = Vec::new();
+                let case = match &variant {
+                    Some(variant) => format!("{method} {template} {variant}"),
+                    None => format!("{method} {template}"),
+                };
                 if reply.status.as_u16() != expected {
                     failures.push(format!(
-                        "{method} {template} as {principal}: expected {expected}, got {} {}",
+                        "{case} as {principal}: expected {expected}, got {} {}",
                         reply.status, reply.text
                     ));
                 }
                 if reply.status.as_u16() >= 400
                     && reply.content_type() != "application/problem+json"
                 {
-                    failures.push(format!(
-                        "{method} {template} as {principal}: not problem+json"
-                    ));
+                    failures.push(format!("{case} as {principal}: not problem+json"));
                 }
                 if let Some(before) = before
                     && world.tenant_a(&api).await != before
                 {
-                    failures.push(format!(
-                        "{method} {template} as {principal}: tenant A's data changed"
-                    ));
+                    failures.push(format!("{case} as {principal}: tenant A's data changed"));
                 }
                 failures
             });

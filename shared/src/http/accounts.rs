@@ -83,36 +83,75 @@ pub fn routes() -> Vec<Route> {
             "/v1/account",
             Access::Session,
             delete(delete_account),
+            Doc::no_content(
+                "deleteAccount",
+                "Delete the account, every profile it owns and everything under them",
+            )
+            .body(schema::<PasswordBody>)
+            .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
         ),
         route(
             Method::POST,
             "/v1/accounts/verify",
             Access::Anyone,
             post(verify),
+            Doc::new(
+                "verifyEmail",
+                "Verify the account's e-mail with the link's secret",
+                schema::<AccountBody>,
+            )
+            .body(schema::<TokenBody>)
+            .errors(&[StatusCode::UNAUTHORIZED]),
         ),
         route(
             Method::POST,
             "/v1/account/verification",
             Access::Session,
             post(new_verification),
+            Doc::new(
+                "requestVerification",
+                "E-mail a new verification link",
+                accepted_schema,
+            )
+            .status(StatusCode::ACCEPTED)
+            .errors(&[StatusCode::CONFLICT, StatusCode::TOO_MANY_REQUESTS]),
         ),
         route(
             Method::POST,
             "/v1/password-reset",
             Access::Anyone,
             post(password_reset),
+            Doc::new(
+                "requestPasswordReset",
+                "E-mail a password-reset link (the same answer whether or not the e-mail has an account)",
+                accepted_schema,
+            )
+            .status(StatusCode::ACCEPTED)
+            .body(schema::<ResetBody>),
         ),
         route(
             Method::POST,
             "/v1/password-reset/confirm",
             Access::Anyone,
             post(password_reset_confirm),
+            Doc::no_content(
+                "confirmPasswordReset",
+                "Set a new password with the reset link's secret; every session ends",
+            )
+            .body(schema::<ResetConfirmBody>)
+            .errors(&[StatusCode::UNAUTHORIZED]),
         ),
         route(
             Method::PUT,
             "/v1/account/password",
             Access::Session,
             put(change_password),
+            Doc::no_content(
+                "changePassword",
+                "Change the password; the account's other sessions end",
+            )
+            .body(schema::<PasswordChangeBody>)
+            .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
         ),
         route(
             Method::GET,
@@ -157,6 +196,15 @@ fn session_schema(generator: &mut SchemaGenerator) -> Schema {
             "expires_at": generator.subschema_for::<chrono::DateTime<chrono::Utc>>(),
         },
         "required": ["token", "expires_at"],
+    })
+}
+
+/// A request taken: `{"detail": …}` (202).
+fn accepted_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "properties": { "detail": { "type": "string" } },
+        "required": ["detail"],
     })
 }
 
@@ -308,8 +356,9 @@ async fn statistics(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "LinkSecret")]
 struct TokenBody {
     token: String,
 }
@@ -333,8 +382,9 @@ async fn new_verification(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PasswordReset")]
 struct ResetBody {
     email: String,
 }
@@ -352,8 +402,9 @@ async fn password_reset(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PasswordResetConfirm")]
 struct ResetConfirmBody {
     token: String,
     password: String,
@@ -367,8 +418,9 @@ async fn password_reset_confirm(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PasswordChange")]
 struct PasswordChangeBody {
     current_password: String,
     new_password: String,
@@ -395,8 +447,9 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PasswordConfirmation")]
 struct PasswordBody {
     password: String,
 }
