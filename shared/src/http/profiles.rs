@@ -34,9 +34,9 @@ pub fn routes() -> Vec<Route> {
         access,
         handler,
     };
-    const MEMBER: Access = Access::Profile(Role::Member, Area::App);
-    const ADMIN: Access = Access::Profile(Role::Admin, Area::App);
-    const OWNER: Access = Access::Profile(Role::Owner, Area::Governance);
+    const MEMBER: Access = Access::member(Area::App);
+    const ADMIN: Access = Access::admin(Area::App);
+    const OWNER: Access = Access::owner(Area::Governance);
     let one = "/v1/profiles/{pid}";
     vec![
         route(Method::POST, "/v1/profiles", Access::Session, post(create)),

@@ -28,9 +28,9 @@ pub fn routes() -> Vec<Route> {
         access,
         handler,
     };
-    const MEMBER: Access = Access::Profile(Role::Member, Area::Governance);
-    const ADMIN: Access = Access::Profile(Role::Admin, Area::Governance);
-    const OWNER: Access = Access::Profile(Role::Owner, Area::Governance);
+    const MEMBER: Access = Access::member(Area::Governance);
+    const ADMIN: Access = Access::admin(Area::Governance);
+    const OWNER: Access = Access::owner(Area::Governance);
     let team = "/v1/profiles/{pid}/team";
     let member = "/v1/profiles/{pid}/team/{aid}";
     vec![

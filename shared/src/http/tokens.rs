@@ -13,7 +13,6 @@ use super::Route;
 use super::extract::{Json, PathId};
 use super::problem::ApiResult;
 use crate::app::App;
-use crate::domain::Role;
 use crate::domain::access::{Access, Area, ProfileCaller};
 use crate::domain::records::{ApiTokenRecord, Permission};
 use crate::domain::tokens::{self, Expiry, NewToken};
@@ -24,7 +23,7 @@ pub fn routes() -> Vec<Route> {
         function: "tokens",
         method,
         path,
-        access: Access::Profile(Role::Member, Area::Governance),
+        access: Access::member(Area::Governance),
         handler,
     };
     vec![
