@@ -542,6 +542,7 @@ impl Table for EmbeddedTable {
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        super::cursor_check::check(&query)?;
         let (start, end) = match &query.sort {
             SortKey::All => {
                 let start = prefix_bytes(&query.partition, "");

@@ -10,6 +10,7 @@
 //! [`Table`] with the same semantics, proven by the one conformance suite in `tests/`.
 
 pub mod counting;
+pub mod cursor_check;
 pub mod dynamo;
 pub mod embedded;
 
