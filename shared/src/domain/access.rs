@@ -29,26 +29,26 @@ pub enum Access {
     Session,
     /// Someone on the profile named by the path's `{pid}`, with at least this role, in this
     /// area; `Metered` routes count (and past the limit refuse) one `api_requests` use.
-    Profile(Role, Area, Metering),
+    Profile(Role, Area, RequestMetering),
 }
 
 impl Access {
     /// Any role on the profile, in `area` (a management route: not metered).
     pub const fn member(area: Area) -> Self {
-        Access::Profile(Role::Member, area, Metering::Unmetered)
+        Access::Profile(Role::Member, area, RequestMetering::Unmetered)
     }
     /// Owner or admin, in `area` (a management route: not metered).
     pub const fn admin(area: Area) -> Self {
-        Access::Profile(Role::Admin, area, Metering::Unmetered)
+        Access::Profile(Role::Admin, area, RequestMetering::Unmetered)
     }
     /// The owner only, in `area` (a management route: not metered).
     pub const fn owner(area: Area) -> Self {
-        Access::Profile(Role::Owner, area, Metering::Unmetered)
+        Access::Profile(Role::Owner, area, RequestMetering::Unmetered)
     }
     /// The same access on an application route: each request counts one `api_requests` use.
     pub const fn metered(self) -> Self {
         match self {
-            Access::Profile(role, area, _) => Access::Profile(role, area, Metering::Metered),
+            Access::Profile(role, area, _) => Access::Profile(role, area, RequestMetering::Metered),
             other => other,
         }
     }
@@ -59,7 +59,7 @@ impl Access {
 /// profile, limits, usage, statistics, team, invitations, tokens, audit) never do, so an owner
 /// can always raise a limit, revoke a token or remove a member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Metering {
+pub enum RequestMetering {
     /// A management route: never counted, never refused for `api_requests`.
     Unmetered,
     /// An application route: one `api_requests` use per request, refused past the limit.
@@ -206,7 +206,7 @@ pub async fn for_profile(
     app: &App,
     principal: Principal,
     pid: Uuid,
-    (need, area, metering): (Role, Area, Metering),
+    (need, area, metering): (Role, Area, RequestMetering),
     intent: Intent,
 ) -> Decided<ProfileCaller> {
     if let Principal::Token {
@@ -235,7 +235,7 @@ pub async fn for_profile(
             spelling(&need)
         )));
     }
-    if metering == Metering::Metered {
+    if metering == RequestMetering::Metered {
         usage::count_request(app, &profile).await?;
     }
     Ok(ProfileCaller {
