@@ -32,16 +32,12 @@ pub async fn change_role(
         return Err(Refusal::Conflict("the owner's role cannot change".into()));
     }
     for _ in 0..ATTEMPTS {
-        let (members, invitations) = super::list(app, caller.pid).await?;
+        let (members, sent) = super::list(app, caller.pid).await?;
         let member = find(&members, aid)?;
         let mut tx = Tx::new();
         // A demoted admin's pending invitations go with the admin role, in the same change.
         if role < member.role {
-            tx.append(invitations::revoking_writes_of(
-                &invitations,
-                aid,
-                app.now(),
-            ));
+            tx.append(invitations::revoking_writes_of(&sent, aid, app.now()));
         }
         tx.append(role_writes(caller.pid, aid, role));
         match tx.commit(app.table.as_ref()).await {
@@ -112,7 +108,7 @@ pub async fn remove(app: &App, caller: &ProfileCaller, aid: Uuid) -> Decided<()>
             super::list(app, caller.pid),
             tokens::of_member(app, caller.pid, aid)
         );
-        let ((members, invitations), tokens) = (team?, tokens?);
+        let ((members, sent), tokens) = (team?, tokens?);
         find(&members, aid)?;
         let now = app.now();
         let mut gauges = vec![(Service::TeamMembers, -1)];
@@ -129,7 +125,7 @@ pub async fn remove(app: &App, caller: &ProfileCaller, aid: Uuid) -> Decided<()>
         )
         .add(Write::delete(keys::account_member(aid, caller.pid)))
         .append(usage::gauges_writes(&caller.profile, &gauges, now)?)
-        .append(invitations::revoking_writes_of(&invitations, aid, now));
+        .append(invitations::revoking_writes_of(&sent, aid, now));
         for token in tokens {
             // Guarded: a token revoked meanwhile was counted down already; try again.
             tx.add(Write::delete(token).when(Condition::Exists));
