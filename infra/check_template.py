@@ -9,6 +9,10 @@
    `sam package` would). The result is written to target/template-check/template.cfn.json.
 3. Lint: cfn-lint on the SAM template and on the translated template. Errors fail; warnings and
    informational findings are printed but do not fail.
+4. Log levels: no function may log at DEBUG or TRACE (the Lambda runtime then logs raw events,
+   Authorization headers and passwords): every ApplicationLogLevel / SystemLogLevel, literal or
+   through a parameter (its Default and every AllowedValue), is INFO, WARN or ERROR, and no
+   RUST_LOG / AWS_LAMBDA_LOG_LEVEL variable names debug or trace.
 
 Run with the project's venv: `.venv/bin/python infra/check_template.py [TEMPLATE]` (scripts/test.sh
 does; TEMPLATE defaults to infra/template.yaml, a relative CodeUri is resolved from its folder).
@@ -105,6 +109,59 @@ def check_structure(template: dict) -> None:
             print(f"  {name}: binary {binary} from {bins[binary].relative_to(ROOT)}")
 
 
+SAFE_LEVELS = {"INFO", "WARN", "ERROR"}
+LOG_LEVEL_VARIABLES = ("RUST_LOG", "AWS_LAMBDA_LOG_LEVEL")
+
+
+def possible_values(template: dict, value) -> tuple[list, str]:
+    """Every value `value` can take: itself, or a parameter's Default and AllowedValues (an
+    unrestricted parameter can take anything: reported as None)."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        name = value["Ref"]
+        param = template.get("Parameters", {}).get(name)
+        if param is None:
+            return [value], f"!Ref {name}"
+        allowed = param.get("AllowedValues")
+        values = list(allowed) if allowed else [None]
+        if "Default" in param:
+            values.append(param["Default"])
+        return values, f"parameter {name}"
+    return [value], "literal"
+
+
+def check_log_levels(template: dict) -> None:
+    print("== log levels: nothing can log below INFO (raw events carry secrets)")
+    before = len(errors)
+    configs: list[tuple[str, dict]] = []
+    glob_fn = template.get("Globals", {}).get("Function", {})
+    configs.append(("Globals.Function", glob_fn))
+    for name, res in template.get("Resources", {}).items():
+        if res.get("Type") in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            configs.append((name, res.get("Properties", {})))
+    for where, props in configs:
+        logging = props.get("LoggingConfig", {}) or {}
+        for field in ("ApplicationLogLevel", "SystemLogLevel"):
+            if field not in logging:
+                continue
+            values, source = possible_values(template, logging[field])
+            for value in values:
+                if value is None:
+                    fail(f"{where}: LoggingConfig.{field} comes from {source}, which has no AllowedValues")
+                elif not isinstance(value, str) or value.upper() not in SAFE_LEVELS:
+                    fail(f"{where}: LoggingConfig.{field} may be {value!r} ({source}); only {sorted(SAFE_LEVELS)} are allowed")
+        variables = (props.get("Environment", {}) or {}).get("Variables", {}) or {}
+        for var in LOG_LEVEL_VARIABLES:
+            if var not in variables:
+                continue
+            values, source = possible_values(template, variables[var])
+            for value in values:
+                text = str(value).lower() if value is not None else None
+                if text is None or "debug" in text or "trace" in text:
+                    fail(f"{where}: {var} may be {value!r} ({source}); debug and trace log secrets")
+    if len(errors) == before:
+        print("  ok: INFO and above only")
+
+
 def with_placeholder_code_uris(template: dict) -> dict:
     """What `sam package` does: local CodeUri -> an S3 URI (here a placeholder)."""
     t = copy.deepcopy(template)
@@ -183,6 +240,7 @@ def main() -> int:
         print("ERROR: template is not a YAML mapping")
         return 1
     check_structure(template)
+    check_log_levels(template)
     cfn = translate(template)
     cfn_lint(TEMPLATE, "(SAM source)")
     if cfn is not None:

@@ -28,6 +28,12 @@ pub struct Config {
     pub included: Amounts,
     /// Unit prices in US dollars (`PRICE_<SERVICE>`; [`default_prices`]).
     pub prices: BTreeMap<Service, f64>,
+    /// Invitations (sends and resends) one account may send per UTC day, across all the
+    /// profiles it belongs to (`INVITATIONS_PER_ACCOUNT_PER_DAY`, default 50, at least 1).
+    pub invitations_per_account_per_day: i64,
+    /// The secret paging cursors are signed with (`CURSOR_SECRET`, at least 32 characters);
+    /// when unset, a random key made once and stored in the table (`domain::cursor::key`).
+    pub cursor_secret: Option<String>,
 }
 
 /// The default pool of a new account.
@@ -94,6 +100,8 @@ impl Default for Config {
             pool: default_pool(),
             included: default_included(),
             prices: default_prices(),
+            invitations_per_account_per_day: 50,
+            cursor_secret: None,
         }
     }
 }
@@ -146,6 +154,23 @@ impl Config {
                     (service, price)
                 })
                 .collect(),
+            invitations_per_account_per_day: env_number::<i64>("INVITATIONS_PER_ACCOUNT_PER_DAY")
+                .map(|n| n.max(1))
+                .unwrap_or(default.invitations_per_account_per_day),
+            cursor_secret: cursor_secret(std::env::var("CURSOR_SECRET").ok()),
         }
     }
+}
+
+/// `CURSOR_SECRET` when it is long enough to be a key; a short one is ignored (with a warning)
+/// in favour of the stored random key.
+fn cursor_secret(value: Option<String>) -> Option<String> {
+    let value = value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())?;
+    if value.chars().count() < 32 {
+        tracing::warn!("CURSOR_SECRET is shorter than 32 characters and is ignored");
+        return None;
+    }
+    Some(value)
 }

@@ -162,6 +162,18 @@ pub fn invitation_rate(pid: Uuid, hour: &str) -> Key {
     Key::new(profile_partition(pid), format!("RATE#INVITES#{hour}"))
 }
 
+/// Counts the invitations one account sends within one day (`yyyy-mm-dd`), across all the
+/// profiles it belongs to.
+pub fn account_invitation_rate(aid: Uuid, day: &str) -> Key {
+    Key::new(account_partition(aid), format!("RATE#INVITES#{day}"))
+}
+
+/// The key the paging cursors are signed with, when no `CURSOR_SECRET` is configured: made
+/// once, stored here, read by every process.
+pub fn cursor_key() -> Key {
+    Key::new("SECRET#CURSOR", "SECRET")
+}
+
 /// The sent-marker of one change record: written (with a condition) before its e-mail goes.
 pub fn notification_marker(event_id: &str) -> Key {
     Key::new(format!("NOTIFIED#{event_id}"), "NOTIFIED")

@@ -51,6 +51,10 @@ pub enum Refusal {
         detail: String,
         retry_after: Duration,
     },
+    /// A paging cursor that is not one this list of this profile gave out (another list's or
+    /// profile's, or an edited one).
+    #[error("{0}")]
+    InvalidCursor(String),
     /// The store could not be reached; nothing was decided.
     #[error("the service is unavailable, try again")]
     Unavailable,

@@ -202,16 +202,17 @@ impl Api {
     }
 
     /// Every item but the usage counters (`USAGE#` items): the data a request may not change
-    /// when it is refused. (Every request that reaches a profile is metered, refused or not.)
+    /// when it is refused. (A request that reaches a metered application route is counted,
+    /// refused or not.)
     pub async fn data(&self) -> Vec<Item> {
         let mut items = self.snapshot().await;
         items.retain(|item| !item["SK"].as_str().unwrap_or("").starts_with("USAGE#"));
         items
     }
 
-    /// Runs `request` and asserts it wrote nothing: no write call but (on a profile route) the
-    /// one that meters the request, and unchanged data. For input refused before any rule is
-    /// checked.
+    /// Runs `request` and asserts it wrote nothing: no write call but at most one update (the
+    /// metering of an application route, or an API token's last use), and unchanged data. For
+    /// input refused before any rule is checked.
     pub async fn assert_writes_nothing<F, Fut>(&self, what: &str, request: F) -> Reply
     where
         F: FnOnce() -> Fut,
@@ -228,7 +229,7 @@ impl Api {
         );
         assert!(
             made.update <= 1,
-            "{what}: more than the metering update {made:?}"
+            "{what}: more than the metering or last-use update {made:?}"
         );
         reply
     }

@@ -8,9 +8,10 @@ use proptest::prelude::*;
 use serde_json::json;
 use shared::config::Config;
 use shared::domain::records::Permission;
-use shared::domain::usage::Service;
+use shared::domain::usage::{self, Service};
 use shared::domain::{profiles, tokens};
 use shared::keys;
+use shared::refusal::Refusal;
 use shared::store::{Query, Table, query_all};
 use tenantry_tests::api::{Api, PASSWORD};
 use tenantry_tests::world::{owner_of, person, profile};
@@ -20,7 +21,8 @@ tenantry_tests::on_both_adapters!(
     new_accounts_and_profiles_get_pool_and_included_services,
     limit_plus_fifty_concurrent_creations_let_exactly_limit_through,
     one_profile_at_its_limit_blocks_no_other,
-    monthly_api_requests_limit_refuses_with_retry_after,
+    count_request_counts_and_refuses_at_the_limit_with_retry_after,
+    management_routes_are_never_metered_nor_refused_for_api_requests,
     over_allocation_is_refused_and_moves_nothing,
     concurrent_allocations_never_pass_the_pool,
     lowering_below_use_blocks_growth,
@@ -179,61 +181,254 @@ async fn one_profile_at_its_limit_blocks_no_other(api: Api) {
     );
 }
 
-async fn monthly_api_requests_limit_refuses_with_retry_after(api: Api) {
+/// `api_requests` is counted by the application routes through `usage::count_request` (none
+/// exists yet): it counts each call and, at the limit, refuses with the time to the next month.
+async fn count_request_counts_and_refuses_at_the_limit_with_retry_after(api: Api) {
     let ann = api.account("ann@example.com").await;
     let b = api
         .post("/v1/profiles", Some(&ann.token), json!({"name": "B"}))
         .await
         .str("id");
-    let profile = format!("/v1/profiles/{}", ann.pid);
-    // Each request on the profile counts, the PUT itself included.
-    let used = |reply: &tenantry_tests::api::Reply| {
-        reply.json["services"]["api_requests"]["used"]
-            .as_i64()
-            .expect("used")
-    };
-    let usage = api.get(&format!("{profile}/usage"), &ann.token).await;
-    let so_far = used(&usage);
     let put = api
         .call(
             http::Method::PUT,
-            &format!("{profile}/limits"),
+            &format!("/v1/profiles/{}/limits", ann.pid),
             Some(&ann.token),
-            Some(json!({"api_requests": so_far + 3})),
+            Some(json!({"api_requests": 3})),
         )
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.text);
-    assert_eq!(api.get(&profile, &ann.token).await.status, StatusCode::OK);
-    assert_eq!(api.get(&profile, &ann.token).await.status, StatusCode::OK);
-    let refused = api.get(&profile, &ann.token).await;
-    assert_eq!(
-        refused.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        refused.text
-    );
-    assert_eq!(refused.json["service"], "api_requests");
-    let retry: u64 = refused.headers["retry-after"]
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("seconds");
-    assert!(retry > 0 && retry <= 31 * 24 * 3600, "{retry}");
-    // The other profile of the same account is not touched.
-    assert_eq!(
-        api.get(&format!("/v1/profiles/{b}"), &ann.token)
+    let pid = ann.pid.parse().expect("an id");
+    let profile = profiles::get(&api.app, pid).await.expect("profile");
+    for _ in 0..3 {
+        usage::count_request(&api.app, &profile)
             .await
-            .status,
-        StatusCode::OK
+            .expect("within the limit");
+    }
+    let refused = usage::count_request(&api.app, &profile).await;
+    let Err(Refusal::LimitReached {
+        service: Service::ApiRequests,
+        retry_after: Some(retry),
+    }) = refused
+    else {
+        panic!("expected limit-reached with a retry-after, got {refused:?}");
+    };
+    assert!(
+        retry.as_secs() > 0 && retry.as_secs() <= 31 * 24 * 3600,
+        "{retry:?}"
     );
+    let used = api
+        .get(&format!("/v1/profiles/{}/usage", ann.pid), &ann.token)
+        .await;
+    assert_eq!(
+        used.json["services"]["api_requests"]["used"], 3,
+        "the refused one is not counted: {}",
+        used.text
+    );
+    // The other profile of the same account is not touched.
+    let other = profiles::get(&api.app, b.parse().expect("an id"))
+        .await
+        .expect("profile");
+    usage::count_request(&api.app, &other)
+        .await
+        .expect("another profile counts on");
     // Next month, the count starts again.
     api.app
         .clock
-        .advance(chrono::Duration::seconds(retry as i64 + 1));
-    // (The session may have expired meanwhile: log in again.)
-    let session = api.login(&ann.email, PASSWORD).await;
-    let reply = api.get(&profile, &session).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        .advance(chrono::Duration::seconds(retry.as_secs() as i64 + 1));
+    usage::count_request(&api.app, &profile)
+        .await
+        .expect("a new month");
+}
+
+/// With `api_requests` exhausted, every management route (the profile, limits, usage,
+/// statistics, team, invitations, tokens) answers as usual, for the owner and for a token,
+/// and none counts a request.
+async fn management_routes_are_never_metered_nor_refused_for_api_requests(api: Api) {
+    let (owner, _) = person(&api, "owner").await;
+    let (guest, _) = person(&api, "guest").await;
+    let (third, _) = person(&api, "third").await;
+    let pid = profile(&api, &owner, "Locked").await;
+    let spare = profile(&api, &owner, "Spare").await;
+    let one = format!("/v1/profiles/{pid}");
+    let session = owner.session.as_str();
+    let ok = |reply: &tenantry_tests::api::Reply, what: &str| {
+        assert!(
+            reply.status.is_success(),
+            "{what}: {} {}",
+            reply.status,
+            reply.text
+        );
+    };
+    // Exhausted: the limit is 0.
+    let put = api
+        .call(
+            http::Method::PUT,
+            &format!("{one}/limits"),
+            Some(session),
+            Some(json!({"api_requests": 0})),
+        )
+        .await;
+    ok(&put, "PUT limits to 0");
+    let counters_before = usage_items(&api, pid).await;
+
+    ok(&api.get(&one, session).await, "GET profile");
+    ok(
+        &api.patch(&one, session, json!({"name": "Still mine"}))
+            .await,
+        "PATCH profile",
+    );
+    ok(
+        &api.get(&format!("{one}/usage"), session).await,
+        "GET usage",
+    );
+    let today = api.app.now().date_naive();
+    ok(
+        &api.get(
+            &format!("{one}/statistics?start={today}&end={today}&periodicity=day"),
+            session,
+        )
+        .await,
+        "GET statistics",
+    );
+    let issued = api
+        .post(&format!("{one}/tokens"), Some(session), token_body())
+        .await;
+    ok(&issued, "POST tokens");
+    let token = issued.str("token");
+    ok(&api.get(&one, &token).await, "GET profile with a token");
+    ok(
+        &api.get(&format!("{one}/tokens"), session).await,
+        "GET tokens",
+    );
+    ok(
+        &api.delete(&format!("{one}/tokens/{}", issued.str("id")), session, None)
+            .await,
+        "DELETE token",
+    );
+    let invited = api
+        .post(
+            &format!("{one}/team"),
+            Some(session),
+            json!({"email": guest.email, "role": "admin"}),
+        )
+        .await;
+    ok(&invited, "POST team");
+    let iid = invited.str("id");
+    ok(&api.get(&format!("{one}/team"), session).await, "GET team");
+    ok(
+        &api.post(
+            &format!("{one}/invitations/{iid}/resend"),
+            Some(session),
+            json!({}),
+        )
+        .await,
+        "resend",
+    );
+    ok(
+        &api.call(
+            http::Method::POST,
+            &format!("/v1/invitations/{iid}/accept"),
+            Some(&guest.session),
+            None,
+        )
+        .await,
+        "accept",
+    );
+    ok(
+        &api.patch(
+            &format!("{one}/team/{}", guest.aid),
+            session,
+            json!({"role": "member"}),
+        )
+        .await,
+        "PATCH team role",
+    );
+    ok(
+        &api.get(&one, &guest.session).await,
+        "GET profile as a member",
+    );
+    let other = api
+        .post(
+            &format!("{one}/team"),
+            Some(session),
+            json!({"email": third.email}),
+        )
+        .await;
+    ok(&other, "POST team again");
+    ok(
+        &api.delete(
+            &format!("{one}/invitations/{}", other.str("id")),
+            session,
+            None,
+        )
+        .await,
+        "revoke invitation",
+    );
+    ok(
+        &api.delete(&format!("{one}/team/{}", guest.aid), session, None)
+            .await,
+        "DELETE team member",
+    );
+    ok(
+        &api.call(
+            http::Method::PUT,
+            &format!("{one}/limits"),
+            Some(session),
+            Some(json!({"api_requests": 10})),
+        )
+        .await,
+        "PUT limits back up",
+    );
+    let usage = api.get(&format!("{one}/usage"), session).await;
+    assert_eq!(
+        usage.json["services"]["api_requests"]["used"], 0,
+        "nothing counted: {}",
+        usage.text
+    );
+    let counters_after = usage_items(&api, pid).await;
+    assert_eq!(
+        api_requests_in(&counters_before),
+        api_requests_in(&counters_after),
+        "no api_requests counter moved"
+    );
+    ok(
+        &api.delete(
+            &format!("/v1/profiles/{spare}"),
+            session,
+            Some(json!({"password": PASSWORD})),
+        )
+        .await,
+        "DELETE profile",
+    );
+}
+
+/// The profile's usage items (`USAGE#…`).
+async fn usage_items(api: &Api, pid: uuid::Uuid) -> Vec<shared::store::Item> {
+    query_all(
+        api.app.table.as_ref(),
+        Query::partition(keys::profile_partition(pid)).prefix(keys::USAGE_PREFIX),
+    )
+    .await
+    .expect("usage items")
+}
+
+/// Every `api_requests` attribute of `items`, with its item's sort key.
+fn api_requests_in(items: &[shared::store::Item]) -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    for item in items {
+        for (name, value) in item {
+            if name.contains("api_requests") {
+                found.push((
+                    item["SK"].as_str().unwrap_or("").to_owned(),
+                    name.clone(),
+                    value.to_string(),
+                ));
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 async fn over_allocation_is_refused_and_moves_nothing(api: Api) {
@@ -401,16 +596,23 @@ async fn usage_statistics_and_cost(api: Api) {
         token_body(),
     )
     .await;
+    // Three application requests (counted as the application routes count them); the
+    // management GETs around them count nothing.
+    let counted = profiles::get(&api.app, b.parse().expect("an id"))
+        .await
+        .expect("profile");
     for _ in 0..3 {
+        usage::count_request(&api.app, &counted)
+            .await
+            .expect("counted");
         api.get(&format!("/v1/profiles/{b}"), &ann.token).await;
     }
     let usage = api
         .get(&format!("/v1/profiles/{b}/usage"), &ann.token)
         .await;
     assert_eq!(usage.status, StatusCode::OK, "{}", usage.text);
-    // Three GETs and this one.
     assert_eq!(
-        usage.json["services"]["api_requests"]["used"], 4,
+        usage.json["services"]["api_requests"]["used"], 3,
         "{}",
         usage.text
     );
@@ -434,7 +636,7 @@ async fn usage_statistics_and_cost(api: Api) {
     assert_eq!(series.len(), 3);
     assert_eq!(series[2]["period"], today.format("%Y-%m-%d").to_string());
     assert!(
-        series[2]["value"].as_i64().expect("value") >= 4,
+        series[2]["value"].as_i64().expect("value") >= 3,
         "{}",
         stats.text
     );

@@ -4,7 +4,13 @@ use std::sync::Arc;
 
 use http::{Method, StatusCode};
 use serde_json::json;
+use shared::config::Config;
 use shared::domain::Role;
+use shared::domain::records::InvitationRecord;
+use shared::domain::team;
+use shared::keys;
+use shared::secrets;
+use shared::store::Write;
 use tenantry_tests::api::{Api, PASSWORD, Reply};
 use tenantry_tests::world::{Person, join, person, profile};
 use tokio::task::JoinSet;
@@ -19,6 +25,10 @@ tenantry_tests::on_both_adapters!(
     removed_members_lose_access_at_once,
     team_members_limit_holds,
     invitations_are_rate_limited_and_count_as_emails,
+    only_the_owner_invites_admins,
+    removal_leaving_and_demotion_revoke_the_invitations_sent,
+    removed_members_tokens_are_deleted_and_never_come_back,
+    invitations_are_capped_per_sending_account_across_profiles,
 );
 
 async fn invite(api: &Api, pid: uuid::Uuid, by: &Person, email: &str, role: &str) -> Reply {
@@ -407,9 +417,10 @@ async fn removed_members_lose_access_at_once(api: Api) {
         api.get(&profile_path, &guest.session).await.status,
         StatusCode::NOT_FOUND
     );
+    // The member's token went with the membership.
     assert_eq!(
         api.get(&profile_path, &token).await.status,
-        StatusCode::NOT_FOUND
+        StatusCode::UNAUTHORIZED
     );
     let list = api.get("/v1/profiles", &guest.session).await;
     assert!(!list.text.contains(&pid.to_string()));
@@ -563,4 +574,358 @@ async fn invitations_are_rate_limited_and_count_as_emails(api: Api) {
         reply.text
     );
     assert_eq!(reply.json["service"], "emails");
+}
+
+async fn accept(api: &Api, iid: &str, who: &Person) -> Reply {
+    api.call(
+        Method::POST,
+        &format!("/v1/invitations/{iid}/accept"),
+        Some(&who.session),
+        None,
+    )
+    .await
+}
+
+/// The status of invitation `iid` in the team list.
+async fn status_of(api: &Api, pid: uuid::Uuid, owner: &Person, iid: &str) -> String {
+    let team = api
+        .get(&format!("/v1/profiles/{pid}/team"), &owner.session)
+        .await;
+    team.json["invitations"]
+        .as_array()
+        .expect("invitations")
+        .iter()
+        .find(|i| i["id"] == iid)
+        .and_then(|i| i["status"].as_str())
+        .unwrap_or_else(|| panic!("no invitation {iid} in {}", team.text))
+        .to_owned()
+}
+
+/// Prepares invitation `iid`'s e-mail link, as the notifications handler does; returns its
+/// secret.
+async fn link_of(api: &Api, pid: uuid::Uuid, iid: &str) -> String {
+    let iid: uuid::Uuid = iid.parse().expect("an id");
+    let item = api
+        .app
+        .table
+        .get(&keys::invitation(pid, iid))
+        .await
+        .expect("read")
+        .expect("the invitation");
+    let invitation: InvitationRecord = keys::from_item(item).expect("a record");
+    let marker = keys::notification_marker(&format!("test-{iid}"));
+    let mut marker_item = shared::store::Item::new();
+    marker_item.insert("PK".into(), marker.pk.clone().into());
+    marker_item.insert("SK".into(), marker.sk.clone().into());
+    team::prepare_link(&api.app, &invitation, Write::put(marker_item))
+        .await
+        .expect("prepared")
+        .expect("a link")
+}
+
+async fn only_the_owner_invites_admins(api: Api) {
+    let (owner, guest, pid) = setup(&api).await;
+    let (admin, _) = person(&api, "admin").await;
+    join(&api, pid, &admin, Role::Admin).await;
+    let refused = api
+        .assert_writes_nothing("an admin inviting an admin", || {
+            invite(&api, pid, &admin, &guest.email, "admin")
+        })
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    assert_eq!(refused.problem(), "forbidden");
+    // Members, yes.
+    let member = invite(&api, pid, &admin, &guest.email, "member").await;
+    assert_eq!(member.status, StatusCode::CREATED, "{}", member.text);
+    // The owner's admin invitation cannot be re-sent by an admin either.
+    let (other, _) = person(&api, "other").await;
+    let by_owner = invite(&api, pid, &owner, &other.email, "admin").await;
+    assert_eq!(by_owner.status, StatusCode::CREATED, "{}", by_owner.text);
+    let resend = format!(
+        "/v1/profiles/{pid}/invitations/{}/resend",
+        by_owner.str("id")
+    );
+    let refused = api
+        .assert_writes_nothing("an admin re-sending an admin invitation", || {
+            api.post(&resend, Some(&admin.session), json!({}))
+        })
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    let resent = api.post(&resend, Some(&owner.session), json!({})).await;
+    assert_eq!(resent.status, StatusCode::OK, "{}", resent.text);
+}
+
+async fn removal_leaving_and_demotion_revoke_the_invitations_sent(api: Api) {
+    let (owner, _, pid) = setup(&api).await;
+    let (ann, _) = person(&api, "ann").await;
+    let (bob, _) = person(&api, "bob").await;
+    let (cat, _) = person(&api, "cat").await;
+    for admin in [&ann, &bob, &cat] {
+        join(&api, pid, admin, Role::Admin).await;
+    }
+    let mut invitees = Vec::new();
+    for label in ["x", "y", "z", "w"] {
+        invitees.push(person(&api, label).await.0);
+    }
+    let (x, y, z, w) = (&invitees[0], &invitees[1], &invitees[2], &invitees[3]);
+    // Ann sends two (one with its e-mail link prepared), Bob one, Cat one; the owner one.
+    let ann_x = invite(&api, pid, &ann, &x.email, "member").await.str("id");
+    let ann_y = invite(&api, pid, &ann, &y.email, "member").await.str("id");
+    let link = link_of(&api, pid, &ann_x).await;
+    let bob_z = invite(&api, pid, &bob, &z.email, "member").await.str("id");
+    let cat_w = invite(&api, pid, &cat, &w.email, "member").await.str("id");
+    let (own_guest, _) = person(&api, "guest2").await;
+    let owners = invite(&api, pid, &owner, &own_guest.email, "member")
+        .await
+        .str("id");
+
+    // Removed: Ann's pending invitations end revoked, in the same change.
+    let removed = api
+        .delete(
+            &format!("/v1/profiles/{pid}/team/{}", ann.aid),
+            &owner.session,
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
+    for iid in [&ann_x, &ann_y] {
+        assert_eq!(status_of(&api, pid, &owner, iid).await, "revoked");
+    }
+    assert_eq!(accept(&api, &ann_x, x).await.status, StatusCode::CONFLICT);
+    // The link is gone, and answering with it is refused.
+    let digest = secrets::digest(&link);
+    assert!(
+        api.app
+            .table
+            .get(&keys::token(&digest))
+            .await
+            .expect("read")
+            .is_none(),
+        "the link's token item is gone"
+    );
+    let by_link = api
+        .post(
+            &format!("/v1/invitations/{ann_x}/accept"),
+            None,
+            json!({"token": link}),
+        )
+        .await;
+    assert!(
+        by_link.status.is_client_error() && by_link.status != StatusCode::OK,
+        "{}",
+        by_link.text
+    );
+    let x_profiles = api.get("/v1/profiles", &x.session).await;
+    assert!(!x_profiles.text.contains(&pid.to_string()));
+    // The markers are gone: the owner can invite them again at once.
+    let again = invite(&api, pid, &owner, &y.email, "member").await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+    // Nobody else's invitations moved.
+    assert_eq!(status_of(&api, pid, &owner, &bob_z).await, "pending");
+    assert_eq!(status_of(&api, pid, &owner, &owners).await, "pending");
+
+    // Demoted: Bob's pending invitation is revoked with the role change.
+    let demoted = api
+        .patch(
+            &format!("/v1/profiles/{pid}/team/{}", bob.aid),
+            &owner.session,
+            json!({"role": "member"}),
+        )
+        .await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.text);
+    assert_eq!(status_of(&api, pid, &owner, &bob_z).await, "revoked");
+    assert_eq!(accept(&api, &bob_z, z).await.status, StatusCode::CONFLICT);
+
+    // Leaving: Cat's pending invitation goes with Cat.
+    let left = api
+        .delete(
+            &format!("/v1/profiles/{pid}/team/{}", cat.aid),
+            &cat.session,
+            None,
+        )
+        .await;
+    assert_eq!(left.status, StatusCode::NO_CONTENT, "{}", left.text);
+    assert_eq!(status_of(&api, pid, &owner, &cat_w).await, "revoked");
+    assert_eq!(accept(&api, &cat_w, w).await.status, StatusCode::CONFLICT);
+    assert_eq!(status_of(&api, pid, &owner, &owners).await, "pending");
+    // The owner's own invitation is untouched and still works.
+    assert_eq!(
+        accept(&api, &owners, &own_guest).await.status,
+        StatusCode::OK
+    );
+}
+
+async fn tokens_used(api: &Api, pid: uuid::Uuid, owner: &Person) -> i64 {
+    let usage = api
+        .get(&format!("/v1/profiles/{pid}/usage"), &owner.session)
+        .await;
+    usage.json["services"]["tokens"]["used"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{}", usage.text))
+}
+
+async fn removed_members_tokens_are_deleted_and_never_come_back(api: Api) {
+    let (owner, guest, pid) = setup(&api).await;
+    let iid = invite(&api, pid, &owner, &guest.email, "admin")
+        .await
+        .str("id");
+    assert_eq!(accept(&api, &iid, &guest).await.status, StatusCode::OK);
+    let tokens_path = format!("/v1/profiles/{pid}/tokens");
+    let issue = || {
+        api.post(
+            &tokens_path,
+            Some(&guest.session),
+            json!({"name": "t", "permission": "full", "expires_in": "1 day", "password": PASSWORD}),
+        )
+    };
+    let tokens = [issue().await.str("token"), issue().await.str("token")];
+    // The owner's own token stays.
+    let owners = api
+        .post(
+            &format!("/v1/profiles/{pid}/tokens"),
+            Some(&owner.session),
+            json!({"name": "mine", "permission": "read", "expires_in": "1 day", "password": PASSWORD}),
+        )
+        .await
+        .str("token");
+    let profile_path = format!("/v1/profiles/{pid}");
+    for token in &tokens {
+        assert_eq!(api.get(&profile_path, token).await.status, StatusCode::OK);
+    }
+    let before = tokens_used(&api, pid, &owner).await;
+    assert_eq!(before, 3);
+
+    let removed = api
+        .delete(
+            &format!("/v1/profiles/{pid}/team/{}", guest.aid),
+            &owner.session,
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
+    assert_eq!(tokens_used(&api, pid, &owner).await, before - 2);
+    for token in &tokens {
+        assert_eq!(
+            api.get(&profile_path, token).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(api.get(&profile_path, &owners).await.status, StatusCode::OK);
+    let listed = api
+        .get(&format!("/v1/profiles/{pid}/tokens"), &owner.session)
+        .await;
+    assert_eq!(
+        listed.json["tokens"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        listed.text
+    );
+
+    // Rejoining brings none of them back.
+    let iid = invite(&api, pid, &owner, &guest.email, "admin")
+        .await
+        .str("id");
+    assert_eq!(accept(&api, &iid, &guest).await.status, StatusCode::OK);
+    for token in &tokens {
+        assert_eq!(
+            api.get(&profile_path, token).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(tokens_used(&api, pid, &owner).await, 1);
+
+    // Leaving takes a member's tokens the same way.
+    let again = issue().await.str("token");
+    assert_eq!(tokens_used(&api, pid, &owner).await, 2);
+    let left = api
+        .delete(
+            &format!("/v1/profiles/{pid}/team/{}", guest.aid),
+            &guest.session,
+            None,
+        )
+        .await;
+    assert_eq!(left.status, StatusCode::NO_CONTENT, "{}", left.text);
+    assert_eq!(tokens_used(&api, pid, &owner).await, 1);
+    assert_eq!(
+        api.get(&profile_path, &again).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn invitations_are_capped_per_sending_account_across_profiles(api: Api) {
+    let api = Api::with_config(
+        api.app.table.clone(),
+        Config {
+            invitations_per_account_per_day: 3,
+            ..Config::default()
+        },
+    );
+    let (owner, _, first) = setup(&api).await;
+    let second = profile(&api, &owner, "Second").await;
+    let mut people = Vec::new();
+    for i in 0..5 {
+        people.push(person(&api, &format!("c{i}")).await.0);
+    }
+    for (pid, invitee) in [
+        (first, &people[0]),
+        (first, &people[1]),
+        (second, &people[2]),
+    ] {
+        let reply = invite(&api, pid, &owner, &invitee.email, "member").await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    }
+    // The fourth of the day, on either profile, is refused and changes nothing.
+    for pid in [second, first] {
+        let refused = api
+            .assert_unchanged("the fourth invitation of the day", || {
+                invite(&api, pid, &owner, &people[3].email, "member")
+            })
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            refused.text
+        );
+        assert_eq!(refused.problem(), "too-many-attempts");
+        let retry: u64 = refused.headers["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        assert!(retry > 0 && retry <= 24 * 3600, "{retry}");
+    }
+    // A resend is a sending too.
+    let team = api
+        .get(&format!("/v1/profiles/{first}/team"), &owner.session)
+        .await;
+    let iid = team.json["invitations"][0]["id"].as_str().expect("an id");
+    let resend = api
+        .post(
+            &format!("/v1/profiles/{first}/invitations/{iid}/resend"),
+            Some(&owner.session),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        resend.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        resend.text
+    );
+    // Another account is not affected.
+    let (other, _, other_pid) = setup(&api).await;
+    let reply = invite(&api, other_pid, &other, &people[4].email, "member").await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    // The next day, the owner may send again.
+    api.app.clock.advance(chrono::Duration::days(1));
+    let session = api.login(&owner.email, PASSWORD).await;
+    let reply = api
+        .post(
+            &format!("/v1/profiles/{second}/team"),
+            Some(&session),
+            json!({"email": people[3].email}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
 }

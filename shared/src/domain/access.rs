@@ -27,23 +27,43 @@ pub enum Access {
     Anyone,
     /// An account's login session (not an API token).
     Session,
-    /// Someone on the profile named by the path's `{pid}`, with at least this role, in this area.
-    Profile(Role, Area),
+    /// Someone on the profile named by the path's `{pid}`, with at least this role, in this
+    /// area; `Metered` routes count (and past the limit refuse) one `api_requests` use.
+    Profile(Role, Area, RequestMetering),
 }
 
 impl Access {
-    /// Any role on the profile, in `area`.
+    /// Any role on the profile, in `area` (a management route: not metered).
     pub const fn member(area: Area) -> Self {
-        Access::Profile(Role::Member, area)
+        Access::Profile(Role::Member, area, RequestMetering::Unmetered)
     }
-    /// Owner or admin, in `area`.
+    /// Owner or admin, in `area` (a management route: not metered).
     pub const fn admin(area: Area) -> Self {
-        Access::Profile(Role::Admin, area)
+        Access::Profile(Role::Admin, area, RequestMetering::Unmetered)
     }
-    /// The owner only, in `area`.
+    /// The owner only, in `area` (a management route: not metered).
     pub const fn owner(area: Area) -> Self {
-        Access::Profile(Role::Owner, area)
+        Access::Profile(Role::Owner, area, RequestMetering::Unmetered)
     }
+    /// The same access on an application route: each request counts one `api_requests` use.
+    pub const fn metered(self) -> Self {
+        match self {
+            Access::Profile(role, area, _) => Access::Profile(role, area, RequestMetering::Metered),
+            other => other,
+        }
+    }
+}
+
+/// Whether a profile route counts against the profile's `api_requests` (DESIGN.md, "Metering"):
+/// application routes (run users, export, policies, the policy check) do; management routes (the
+/// profile, limits, usage, statistics, team, invitations, tokens, audit) never do, so an owner
+/// can always raise a limit, revoke a token or remove a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestMetering {
+    /// A management route: never counted, never refused for `api_requests`.
+    Unmetered,
+    /// An application route: one `api_requests` use per request, refused past the limit.
+    Metered,
 }
 
 /// What part of a profile a route touches; API tokens below `full` cannot reach `Governance`.
@@ -180,13 +200,13 @@ pub fn for_session(principal: &Principal) -> Decided<()> {
 
 /// Clears `principal` for profile `pid` when it holds at least `need` there and, for a token,
 /// its permission covers `intent` in `area`. Someone who is not on the profile (or a token of
-/// another profile) gets 404, exactly as for a profile that does not exist.
+/// another profile) gets 404, exactly as for a profile that does not exist. A `Metered` route
+/// then counts one `api_requests` use (refused past the limit); an unmetered one writes nothing.
 pub async fn for_profile(
     app: &App,
     principal: Principal,
     pid: Uuid,
-    need: Role,
-    area: Area,
+    (need, area, metering): (Role, Area, RequestMetering),
     intent: Intent,
 ) -> Decided<ProfileCaller> {
     if let Principal::Token {
@@ -215,7 +235,9 @@ pub async fn for_profile(
             spelling(&need)
         )));
     }
-    usage::count_request(app, &profile).await?;
+    if metering == RequestMetering::Metered {
+        usage::count_request(app, &profile).await?;
+    }
     Ok(ProfileCaller {
         pid,
         role: member.role,

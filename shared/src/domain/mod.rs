@@ -6,6 +6,7 @@ pub mod access;
 pub mod accounts;
 pub mod billing;
 pub mod credentials;
+pub mod cursor;
 pub mod membership;
 pub mod profiles;
 pub mod records;

@@ -202,6 +202,22 @@ pub async fn list(app: &App, caller: &ProfileCaller) -> Decided<Vec<ApiTokenReco
     Ok(tokens)
 }
 
+/// The keys of the API tokens `aid` made on profile `pid` (expired ones included: they count
+/// until they are gone). One query.
+pub async fn of_member(app: &App, pid: Uuid, aid: Uuid) -> Decided<Vec<Key>> {
+    let items = query_all(app.table.as_ref(), Query::gsi1(keys::profile_tokens(pid))).await?;
+    let mut keys = Vec::new();
+    for item in items {
+        let key = Key::of(&item).ok_or(Refusal::Internal)?;
+        if let TokenRecord::Profile(token) = keys::from_item(item)?
+            && token.aid == aid
+        {
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
 fn sees(caller: &ProfileCaller, token: &ApiTokenRecord) -> bool {
     caller.role >= Role::Admin || token.aid == caller.principal.account_id()
 }

@@ -181,7 +181,7 @@ async fn authorized(app: &App, access: Access, request: Request) -> Result<Reque
             access::for_session(&principal)?;
             parts.extensions.insert(principal);
         }
-        Access::Profile(need, area) => {
+        Access::Profile(need, area, metering) => {
             let params = RawPathParams::from_request_parts(&mut parts, app)
                 .await
                 .map_err(|_| Refusal::Internal)?;
@@ -196,7 +196,8 @@ async fn authorized(app: &App, access: Access, request: Request) -> Result<Reque
             } else {
                 Intent::Change
             };
-            let caller = access::for_profile(app, principal, pid, need, area, intent).await?;
+            let caller =
+                access::for_profile(app, principal, pid, (need, area, metering), intent).await?;
             parts.extensions.insert(caller);
         }
     }

@@ -54,6 +54,7 @@ impl ApiError {
                 Refusal::LimitReached { .. } | Refusal::TooManyAttempts { .. } => {
                     StatusCode::TOO_MANY_REQUESTS
                 }
+                Refusal::InvalidCursor(_) => StatusCode::BAD_REQUEST,
                 Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -81,6 +82,7 @@ impl ApiError {
                 Refusal::Unprocessable(_) => ("unprocessable", "The request cannot be carried out"),
                 Refusal::LimitReached { .. } => ("limit-reached", "Limit reached"),
                 Refusal::TooManyAttempts { .. } => ("too-many-attempts", "Too many attempts"),
+                Refusal::InvalidCursor(_) => ("invalid-cursor", "The paging cursor is not valid"),
                 Refusal::Unavailable => ("unavailable", "Service unavailable"),
                 Refusal::Internal => ("internal", "Internal error"),
             },

@@ -38,9 +38,6 @@ pub fn routes() -> Vec<Route> {
         handler,
         doc,
     };
-    const MEMBER: Access = Access::Profile(Role::Member, Area::App);
-    const ADMIN: Access = Access::Profile(Role::Admin, Area::App);
-    const OWNER: Access = Access::Profile(Role::Owner, Area::Governance);
     let one = "/v1/profiles/{pid}";
     vec![
         route(
@@ -71,14 +68,14 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::GET,
             one,
-            MEMBER,
+            Access::member(Area::App),
             get(read),
             Doc::new("getProfile", "The profile", schema::<ProfileBody>),
         ),
         route(
             Method::PATCH,
             one,
-            ADMIN,
+            Access::admin(Area::App),
             patch(update),
             Doc::new(
                 "updateProfile",
@@ -91,7 +88,7 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::DELETE,
             one,
-            OWNER,
+            Access::owner(Area::Governance),
             delete(remove),
             Doc::no_content(
                 "deleteProfile",
@@ -103,7 +100,7 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::PUT,
             "/v1/profiles/{pid}/limits",
-            OWNER,
+            Access::owner(Area::Governance),
             put(set_limits),
             Doc::new(
                 "setProfileLimits",
@@ -116,7 +113,7 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::GET,
             "/v1/profiles/{pid}/usage",
-            MEMBER,
+            Access::member(Area::App),
             get(usage),
             Doc::new(
                 "getProfileUsage",
@@ -133,7 +130,7 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::GET,
             "/v1/profiles/{pid}/statistics",
-            MEMBER,
+            Access::member(Area::App),
             get(statistics),
             Doc::new(
                 "getProfileStatistics",

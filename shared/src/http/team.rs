@@ -31,9 +31,6 @@ pub fn routes() -> Vec<Route> {
         handler,
         doc,
     };
-    const MEMBER: Access = Access::Profile(Role::Member, Area::Governance);
-    const ADMIN: Access = Access::Profile(Role::Admin, Area::Governance);
-    const OWNER: Access = Access::Profile(Role::Owner, Area::Governance);
     let team = "/v1/profiles/{pid}/team";
     let member = "/v1/profiles/{pid}/team/{aid}";
     // The invitee answers with a session or with the link's secret: the handler checks.
@@ -43,7 +40,7 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::POST,
             team,
-            ADMIN,
+            Access::admin(Area::Governance),
             post(invite),
             Doc::new(
                 "invite",
@@ -57,7 +54,7 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::GET,
             team,
-            MEMBER,
+            Access::member(Area::Governance),
             get(list),
             Doc::new(
                 "listTeam",
@@ -68,7 +65,7 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::PATCH,
             member,
-            OWNER,
+            Access::owner(Area::Governance),
             patch(change_role),
             Doc::new("changeRole", "Change a member's role", schema::<MemberBody>)
                 .body(schema::<RoleBody>)
@@ -77,7 +74,7 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::DELETE,
             member,
-            MEMBER,
+            Access::member(Area::Governance),
             delete(remove),
             Doc::no_content(
                 "removeMember",
@@ -88,7 +85,7 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::POST,
             "/v1/profiles/{pid}/invitations/{iid}/resend",
-            ADMIN,
+            Access::admin(Area::Governance),
             post(resend),
             Doc::new(
                 "resendInvitation",
@@ -100,7 +97,7 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::DELETE,
             "/v1/profiles/{pid}/invitations/{iid}",
-            ADMIN,
+            Access::admin(Area::Governance),
             delete(revoke),
             Doc::no_content("revokeInvitation", "Revoke a pending invitation")
                 .errors(&[StatusCode::CONFLICT]),

@@ -15,7 +15,6 @@ use super::extract::{Json, PathId};
 use super::problem::ApiResult;
 use super::{Doc, Route, schema};
 use crate::app::App;
-use crate::domain::Role;
 use crate::domain::access::{Access, Area, ProfileCaller};
 use crate::domain::records::{ApiTokenRecord, Permission};
 use crate::domain::tokens::{self, Expiry, NewToken};
@@ -26,7 +25,7 @@ pub fn routes() -> Vec<Route> {
         function: "tokens",
         method,
         path,
-        access: Access::Profile(Role::Member, Area::Governance),
+        access: Access::member(Area::Governance),
         handler,
         doc,
     };

@@ -10,6 +10,7 @@
 //! [`Table`] with the same semantics, proven by the one conformance suite in `tests/`.
 
 pub mod counting;
+pub mod cursor_check;
 #[cfg(feature = "dynamo")]
 pub mod dynamo;
 #[cfg(feature = "embedded")]

@@ -56,9 +56,27 @@ pub(crate) fn until_next_hour(at: DateTime<Utc>) -> std::time::Duration {
     std::time::Duration::from_secs(u64::from(3600 - (at.minute() * 60 + at.second())).max(1))
 }
 
+fn day_of(at: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day())
+}
+
+fn until_next_day(at: DateTime<Utc>) -> std::time::Duration {
+    let elapsed = at.num_seconds_from_midnight();
+    std::time::Duration::from_secs(u64::from(86_400 - elapsed).max(1))
+}
+
 /// The writes every sending of an invitation e-mail consumes: one `emails` use of the month
-/// (refused: `limit-reached`) and one of the hour's invitations (refused: too many attempts).
-fn sending_writes(profile: &ProfileRecord, now: DateTime<Utc>) -> Decided<Tx> {
+/// (refused: `limit-reached`), one of the profile's invitations of the hour and one of the
+/// sending account's invitations of the day, across all its profiles (both refused: too many
+/// attempts). The account's cap keeps one account from relaying mail (a profile's name is in
+/// every invitation) through many profiles.
+fn sending_writes(
+    app: &App,
+    profile: &ProfileRecord,
+    sender: Uuid,
+    now: DateTime<Utc>,
+) -> Decided<Tx> {
+    let per_day = app.config.invitations_per_account_per_day;
     let mut tx = usage::monthly_writes(profile, Service::Emails, 1, now)?;
     tx.add_or(
         Write::Update {
@@ -74,8 +92,33 @@ fn sending_writes(profile: &ProfileRecord, now: DateTime<Utc>) -> Decided<Tx> {
             ),
             retry_after: until_next_hour(now),
         },
+    )
+    .add_or(
+        Write::Update {
+            key: keys::account_invitation_rate(sender, &day_of(now)),
+            update: Update::new()
+                .add("count", 1)
+                .set("ttl", (now + chrono::Duration::days(2)).timestamp()),
+            condition: Some(Condition::Below("count".into(), per_day)),
+        },
+        Refusal::TooManyAttempts {
+            detail: format!(
+                "an account may send at most {per_day} invitations per day, across its profiles"
+            ),
+            retry_after: until_next_day(now),
+        },
     );
     Ok(tx)
+}
+
+/// Only the owner invites (or re-sends an invitation to) admins; admins invite members.
+fn refuse_granting(caller: &ProfileCaller, role: Role) -> Decided<()> {
+    if role >= Role::Admin && caller.role < Role::Owner {
+        return Err(Refusal::Forbidden(
+            "only the owner invites admins; an admin invites members".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn invitation_ttl(app: &App) -> Decided<chrono::Duration> {
@@ -96,6 +139,7 @@ pub async fn invite(
             "a profile has one owner; invite as admin or member",
         ));
     }
+    refuse_granting(caller, role)?;
     let profile = &caller.profile;
     // Independent reads, at once: who has the e-mail, who invites, any pending invitation.
     let marker_key = keys::pending_invitation(profile.pid, &email);
@@ -179,7 +223,7 @@ pub async fn invite(
             .when(marker_condition),
         already,
     )
-    .append(sending_writes(profile, now)?);
+    .append(sending_writes(app, profile, inviter.aid, now)?);
     tx.commit(app.table.as_ref()).await?;
     Ok(invitation)
 }
@@ -195,6 +239,7 @@ pub(super) async fn load(app: &App, pid: Uuid, iid: Uuid) -> Decided<InvitationR
 /// Pending and expired invitations can be resent.
 pub async fn resend(app: &App, caller: &ProfileCaller, iid: Uuid) -> Decided<InvitationRecord> {
     let mut invitation = load(app, caller.pid, iid).await?;
+    refuse_granting(caller, invitation.role)?;
     let now = app.now();
     if !matches!(
         invitation.status_at(now),
@@ -232,7 +277,12 @@ pub async fn resend(app: &App, caller: &ProfileCaller, iid: Uuid) -> Decided<Inv
             .when(Condition::Equals("iid".into(), iid.to_string().into())),
         changed,
     )
-    .append(sending_writes(&caller.profile, now)?);
+    .append(sending_writes(
+        app,
+        &caller.profile,
+        caller.principal.account_id(),
+        now,
+    )?);
     let stale_link = invitation.token_hash.clone();
     tx.commit(app.table.as_ref()).await?;
     if let Some(hash) = stale_link {
@@ -283,6 +333,18 @@ pub(super) async fn close(
     now: DateTime<Utc>,
     more: Tx,
 ) -> Decided<()> {
+    let mut tx = closing_writes(invitation, status, now);
+    tx.append(more);
+    tx.commit(app.table.as_ref()).await
+}
+
+/// The writes that close a pending invitation (see [`close`]): the invitation, guarded (still
+/// pending, same version; refused with [`answered_meanwhile`]), its marker and its link.
+pub(super) fn closing_writes(
+    invitation: &InvitationRecord,
+    status: InvitationStatus,
+    now: DateTime<Utc>,
+) -> Tx {
     let mut tx = Tx::new();
     tx.add_or(
         Write::Update {
@@ -311,6 +373,24 @@ pub(super) async fn close(
     if let Some(hash) = &invitation.token_hash {
         tx.add(Write::delete(keys::token(hash)));
     }
-    tx.append(more);
-    tx.commit(app.table.as_ref()).await
+    tx
+}
+
+/// The writes that revoke every invitation `inviter` sent that is still pending (expired ones
+/// included: they could be resent), for a change that takes the inviter's right to invite away
+/// (removal, leaving, demotion) in the same transaction. `invitations` is the profile's list.
+pub(super) fn revoking_writes_of(
+    invitations: &[InvitationRecord],
+    inviter: Uuid,
+    now: DateTime<Utc>,
+) -> Tx {
+    let mut tx = Tx::new();
+    for invitation in invitations
+        .iter()
+        .filter(|invitation| invitation.invited_by == inviter)
+        .filter(|invitation| invitation.status == InvitationStatus::Pending)
+    {
+        tx.append(closing_writes(invitation, InvitationStatus::Revoked, now));
+    }
+    tx
 }

@@ -84,30 +84,52 @@ pub fn gauge_writes(
     delta: i64,
     now: DateTime<Utc>,
 ) -> Decided<Tx> {
-    let (limit, used) = (profile.limit(service), profile.gauge(service));
-    if delta > 0 && used + delta > limit {
-        return Err(limit_reached(service, now));
-    }
+    gauges_writes(profile, &[(service, delta)], now)
+}
+
+/// [`gauge_writes`] for several services at once (one transaction may write an item only
+/// once): one guarded update of the profile, one of the month's levels.
+pub fn gauges_writes(
+    profile: &ProfileRecord,
+    deltas: &[(Service, i64)],
+    now: DateTime<Utc>,
+) -> Decided<Tx> {
     let mut condition = vec![Condition::Exists];
-    if delta > 0 {
-        condition.push(Condition::Equals(service.limit_attr(), limit.into()));
-        condition.push(Condition::Below(service.used_attr(), limit - delta + 1));
-    }
+    let mut update = Update::new();
     let month = month_of(now);
+    let mut levels = Update::new().set("month", month.clone());
+    // The refusal of the first service that grows (a shrinking gauge is never refused).
+    let mut refusal = None;
+    for &(service, delta) in deltas {
+        let (limit, used) = (profile.limit(service), profile.gauge(service));
+        if delta > 0 && used + delta > limit {
+            return Err(limit_reached(service, now));
+        }
+        if delta > 0 {
+            condition.push(Condition::Equals(service.limit_attr(), limit.into()));
+            condition.push(Condition::Below(service.used_attr(), limit - delta + 1));
+            refusal.get_or_insert_with(|| limit_reached(service, now));
+        }
+        update = update.add(service.used_attr(), delta);
+        levels = levels.set(service.day_attr(now.day()), (used + delta).max(0));
+    }
+    let refusal = match (refusal, deltas.first()) {
+        (Some(refusal), _) => refusal,
+        (None, Some(&(service, _))) => limit_reached(service, now),
+        (None, None) => return Ok(Tx::new()),
+    };
     let mut tx = Tx::new();
     tx.add_or(
         Write::Update {
             key: keys::profile(profile.pid),
-            update: Update::new().add(service.used_attr(), delta),
+            update,
             condition: Some(Condition::All(condition)),
         },
-        limit_reached(service, now),
+        refusal,
     )
     .add(Write::update(
         keys::usage_levels(profile.pid, &month),
-        Update::new()
-            .set("month", month)
-            .set(service.day_attr(now.day()), (used + delta).max(0)),
+        levels,
     ));
     Ok(tx)
 }

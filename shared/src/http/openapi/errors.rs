@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::super::{LOCAL, Route};
 use super::words::path_params;
 use crate::catalogue::Service;
-use crate::domain::access::Access;
+use crate::domain::access::{Access, RequestMetering};
 
 /// Every error status a route can answer: its own plus those that follow from what it declares.
 pub(super) fn error_statuses(route: &Route) -> Vec<StatusCode> {
@@ -20,13 +20,17 @@ pub(super) fn error_statuses(route: &Route) -> Vec<StatusCode> {
     match route.access {
         Access::Anyone => {}
         Access::Session => errors.extend([StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN]),
-        // 429: every profile request counts as an `api_requests` use.
-        Access::Profile(..) => errors.extend([
-            StatusCode::UNAUTHORIZED,
-            StatusCode::FORBIDDEN,
-            StatusCode::NOT_FOUND,
-            StatusCode::TOO_MANY_REQUESTS,
-        ]),
+        Access::Profile(_, _, metering) => {
+            errors.extend([
+                StatusCode::UNAUTHORIZED,
+                StatusCode::FORBIDDEN,
+                StatusCode::NOT_FOUND,
+            ]);
+            // 429: an application route counts one `api_requests` use, refused past the limit.
+            if metering == RequestMetering::Metered {
+                errors.push(StatusCode::TOO_MANY_REQUESTS);
+            }
+        }
     }
     if path_params(route.path).iter().any(|name| *name != "pid") {
         errors.push(StatusCode::NOT_FOUND);

@@ -1,7 +1,7 @@
 //! The document's words: path parameters and who may call a route.
 
 use crate::domain::Role;
-use crate::domain::access::{Access, Area};
+use crate::domain::access::{Access, Area, RequestMetering};
 
 /// `{pid}`, `{aid}`, … of a path template, in order.
 pub(super) fn path_params(path: &str) -> Vec<&str> {
@@ -34,7 +34,7 @@ pub(super) fn access_text(access: Access) -> String {
     match access {
         Access::Anyone => "Open to anyone: no token needed.".into(),
         Access::Session => "Needs a login session (API tokens get 403).".into(),
-        Access::Profile(role, area) => {
+        Access::Profile(role, area, metering) => {
             let tokens = match area {
                 Area::Governance => "API tokens need the `full` permission here",
                 Area::App => {
@@ -42,9 +42,13 @@ pub(super) fn access_text(access: Access) -> String {
                      tokens anything"
                 }
             };
+            let counted = match metering {
+                RequestMetering::Metered => " Counts one `api_requests` use of the profile.",
+                RequestMetering::Unmetered => "",
+            };
             format!(
                 "Needs {} on the profile, through a login session or one of the profile's API \
-                 tokens; {tokens}. Callers who are not on the profile get 404.",
+                 tokens; {tokens}. Callers who are not on the profile get 404.{counted}",
                 role_text(role)
             )
         }

@@ -163,6 +163,7 @@ impl Table for DynamoTable {
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        super::cursor_check::check(&query)?;
         let (pk, sk, index) = match query.index {
             Index::Table => (PK, SK, None),
             Index::Gsi1 => (GSI1PK, GSI1SK, Some(GSI1)),

@@ -185,6 +185,7 @@ impl Table for EmbeddedTable {
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        super::cursor_check::check(&query)?;
         self.query_page(query).await
     }
 
