@@ -104,7 +104,7 @@ fn named_paths(code: &str, module: &str) -> Vec<Vec<String>> {
         };
         let inner = &code[start + 3..start + close];
         for member in inner.split(',') {
-            let member = member.trim().split_whitespace().next().unwrap_or("");
+            let member = member.split_whitespace().next().unwrap_or("");
             if member.is_empty() || member == "self" {
                 continue;
             }
