@@ -10,6 +10,7 @@ pub mod membership;
 pub mod profiles;
 pub mod records;
 pub mod team;
+pub mod throttle;
 pub mod tokens;
 pub mod tx;
 pub mod usage;

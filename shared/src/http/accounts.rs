@@ -14,6 +14,7 @@ use super::Route;
 use super::extract::Json;
 use super::problem::ApiResult;
 use super::profiles::ProfileBody;
+use super::source::Source;
 use crate::app::App;
 use crate::catalogue::Service;
 use crate::domain::access::{Access, Principal};
@@ -121,9 +122,10 @@ struct LoginBody {
 
 async fn login(
     State(app): State<App>,
+    Source(source): Source,
     Json(body): Json<LoginBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let session = credentials::login(&app, &body.email, &body.password).await?;
+    let session = credentials::login(&app, &body.email, &body.password, &source).await?;
     Ok(axum::Json(json!({
         "token": session.token,
         "expires_at": session.expires_at,

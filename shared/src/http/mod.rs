@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod extract;
 pub mod problem;
 pub mod profiles;
+pub mod source;
 pub mod team;
 pub mod tokens;
 
