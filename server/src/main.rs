@@ -9,6 +9,7 @@
 
 mod feed;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +66,10 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
     let bound = listener.local_addr()?.port();
     println!("listening on http://127.0.0.1:{bound}");
-    axum::serve(listener, shared::http::router(app, None))
+    // With the peer's address, which the login throttle counts by (never a client's header).
+    let service =
+        shared::http::router(app, None).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown())
         .await?;
     // The feed finishes the batch in hand; what is left is handled at the next start.

@@ -10,8 +10,12 @@ use crate::password::Cost;
 pub struct Config {
     /// How long a login session lasts (`SESSION_TTL_HOURS`, default 24).
     pub session_ttl: Duration,
-    /// Failed logins allowed per account within `login_window` (`LOGIN_MAX_FAILURES`, default 10).
+    /// Failed logins allowed per e-mail (known or not) within `login_window`
+    /// (`LOGIN_MAX_FAILURES`, default 10).
     pub login_max_failures: i64,
+    /// Failed logins allowed per source address (an IPv6 address counts by its /64) within
+    /// `login_window` (`LOGIN_MAX_FAILURES_PER_ADDRESS`, default 100).
+    pub login_max_failures_per_address: i64,
     /// The window failed logins are counted in (`LOGIN_WINDOW_MINUTES`, default 15).
     pub login_window: Duration,
     /// argon2id cost of new password hashes (`ARGON2_MEMORY_KIB`, `ARGON2_ITERATIONS`,
@@ -93,6 +97,7 @@ impl Default for Config {
         Config {
             session_ttl: Duration::from_secs(24 * 3600),
             login_max_failures: 10,
+            login_max_failures_per_address: 100,
             login_window: Duration::from_secs(15 * 60),
             password_cost: Cost::OWASP,
             invitation_ttl: Duration::from_secs(7 * 24 * 3600),
@@ -119,7 +124,11 @@ impl Config {
                 .map(|h| Duration::from_secs(h.max(1) * 3600))
                 .unwrap_or(default.session_ttl),
             login_max_failures: env_number("LOGIN_MAX_FAILURES")
-                .unwrap_or(default.login_max_failures),
+                .unwrap_or(default.login_max_failures)
+                .max(1),
+            login_max_failures_per_address: env_number("LOGIN_MAX_FAILURES_PER_ADDRESS")
+                .unwrap_or(default.login_max_failures_per_address)
+                .max(1),
             login_window: env_number::<u64>("LOGIN_WINDOW_MINUTES")
                 .map(|m| Duration::from_secs(m.max(1) * 60))
                 .unwrap_or(default.login_window),

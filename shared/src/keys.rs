@@ -81,6 +81,36 @@ pub fn is_reset_request(key: &Key) -> bool {
     key.pk.starts_with("ACCOUNT#") && key.sk.starts_with(RESET_PREFIX)
 }
 
+/// The failed-login counter of one e-mail (whether or not an account has it) for the fixed
+/// window that starts at `window_start` (Unix seconds).
+pub fn login_throttle_email(email: &Email, window_start: i64) -> Key {
+    Key::new(
+        format!("THROTTLE#EMAIL#{email}"),
+        throttle_window(window_start),
+    )
+}
+
+/// The same for a string that is not an e-mail address at all, by its SHA-256 (hex), so the key
+/// stays short whatever the client sent.
+pub fn login_throttle_unparsed(digest: &str, window_start: i64) -> Key {
+    Key::new(
+        format!("THROTTLE#EMAIL#?{digest}"),
+        throttle_window(window_start),
+    )
+}
+
+/// The failed-login counter of one source address (or IPv6 /64) for one fixed window.
+pub fn login_throttle_address(address: &str, window_start: i64) -> Key {
+    Key::new(
+        format!("THROTTLE#IP#{address}"),
+        throttle_window(window_start),
+    )
+}
+
+fn throttle_window(window_start: i64) -> String {
+    format!("WINDOW#{window_start}")
+}
+
 /// Serialises `value` into an item stored under `key`.
 pub fn to_item<T: Serialize>(key: &Key, value: &T) -> Result<Item, StoreError> {
     let mut item = match serde_json::to_value(value) {

@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
+use std::net::SocketAddr;
+
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -55,6 +58,10 @@ pub struct Account {
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The peer address requests come from unless a test names another.
+pub const LOCAL_PEER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000);
+
 pub struct Api {
     pub app: App,
     pub counting: Arc<CountingTable>,
@@ -103,7 +110,16 @@ impl Api {
         self.send(request).await
     }
 
-    pub async fn send(&self, request: Request<Body>) -> Reply {
+    /// Sends a request from [`LOCAL_PEER`] (as the local server sees its callers), unless it
+    /// already names its peer.
+    pub async fn send(&self, mut request: Request<Body>) -> Reply {
+        if request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_none()
+        {
+            request.extensions_mut().insert(ConnectInfo(LOCAL_PEER));
+        }
         let response = self
             .router
             .clone()
@@ -126,6 +142,18 @@ impl Api {
             text,
             json,
         }
+    }
+
+    /// A POST with a JSON body from the peer `from` (the source address the throttle counts).
+    pub async fn post_from(&self, from: SocketAddr, path: &str, body: Value) -> Reply {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("a request");
+        request.extensions_mut().insert(ConnectInfo(from));
+        self.send(request).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -176,6 +204,17 @@ impl Api {
                 .to_owned(),
             token,
         }
+    }
+
+    /// Moves the app's clock to one second into the next login-throttle window, so a test has a
+    /// whole window before it (the throttle counts in fixed windows of `login_window`).
+    pub fn start_login_window(&self) {
+        let length = self.app.config.login_window.as_secs() as i64;
+        let now = self.app.now().timestamp();
+        let next = (now.div_euclid(length) + 1) * length;
+        self.app
+            .clock
+            .advance(chrono::Duration::seconds(next - now + 1));
     }
 
     pub async fn login(&self, email: &str, password: &str) -> String {

@@ -1,10 +1,11 @@
-//! Credentials and sessions: the account behind an e-mail and a password, the login throttle,
-//! login sessions and logout.
+//! Credentials and sessions: the account behind an e-mail and a password (throttled by
+//! `throttle`), login sessions and logout.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::records::{AccountRecord, EmailClaim, SessionRecord, TokenRecord};
+use super::throttle::{self, SourceAddress};
 use crate::app::App;
 use crate::email::Email;
 use crate::keys;
@@ -30,9 +31,15 @@ pub struct Session {
 }
 
 /// Checks e-mail and password. Unknown e-mail and wrong password get the same answer, in about
-/// the same time. Too many failures on one account within the window get 429 until it passes.
-pub async fn login(app: &App, email: &str, password: &str) -> Decided<Session> {
-    let account = verify_credentials(app, email, password).await?;
+/// the same time. Too many failures for one e-mail (known or not) or from one source address
+/// within the window get 429 until it passes.
+pub async fn login(
+    app: &App,
+    email: &str,
+    password: &str,
+    source: &SourceAddress,
+) -> Decided<Session> {
+    let account = verify_credentials(app, email, password, source).await?;
     open_session(app, account.aid).await
 }
 
@@ -82,44 +89,65 @@ pub async fn revoke_sessions(app: &App, aid: Uuid, keep: Option<&str>) -> Decide
     Ok(())
 }
 
-/// The account whose e-mail and password these are; counts failures toward the throttle.
-pub async fn verify_credentials(app: &App, email: &str, password: &str) -> Decided<AccountRecord> {
+/// The account whose e-mail and password these are. The attempt is reserved in the throttle
+/// (per e-mail and per source address) before anything is read; a right password gives it back.
+pub async fn verify_credentials(
+    app: &App,
+    email: &str,
+    password: &str,
+    source: &SourceAddress,
+) -> Decided<AccountRecord> {
+    let reservation = throttle::reserve_login(app, email, Some(source)).await?;
+    let outcome = find_and_verify(app, email, password).await;
+    if !matches!(outcome, Err(Refusal::InvalidCredentials)) {
+        reservation.release(app).await;
+    }
+    outcome
+}
+
+/// Reads the account behind `email` and verifies `password`. Whether the e-mail is unknown or the
+/// password wrong, the same work is done: two reads and one argon2 verification at the same cost.
+async fn find_and_verify(app: &App, email: &str, password: &str) -> Decided<AccountRecord> {
     let cost = app.config.password_cost;
     let claim = match Email::parse(email) {
         Ok(email) => app.table.get(&keys::email_claim(&email)).await?,
         Err(_) => None,
     };
-    let Some(claim) = claim else {
-        password::verify_dummy(password.to_owned(), cost).await?;
-        return Err(Refusal::InvalidCredentials);
+    let aid = match claim {
+        Some(claim) => Some(keys::from_item::<EmailClaim>(claim)?.aid),
+        None => None,
     };
-    let claim: EmailClaim = keys::from_item(claim)?;
-    let Some(item) = app.table.get(&keys::account(claim.aid)).await? else {
-        password::verify_dummy(password.to_owned(), cost).await?;
-        return Err(Refusal::InvalidCredentials);
+    // No account: read a key that never exists, as the known path reads the account.
+    let account = app
+        .table
+        .get(&keys::account(aid.unwrap_or(Uuid::nil())))
+        .await?;
+    let account = match (aid, account) {
+        (Some(_), Some(item)) => keys::from_item::<AccountRecord>(item)?,
+        _ => {
+            password::verify_dummy(password.to_owned(), cost).await?;
+            return Err(Refusal::InvalidCredentials);
+        }
     };
-    let account: AccountRecord = keys::from_item(item)?;
-    check_password(app, &account, password).await?;
+    verify_and_rehash(app, &account, password).await?;
     Ok(account)
 }
 
-/// Verifies `password` as `account`'s, throttled: after too many failures within the window,
-/// refuses (429) before even looking at the password.
+/// Verifies `password` as `account`'s when it is re-entered (issuing a token, deleting a
+/// profile), throttled by the same per-e-mail counter as logins: the attempt is reserved first,
+/// and past the limit refused (429) without looking at the password.
 pub async fn check_password(app: &App, account: &AccountRecord, password: &str) -> Decided<()> {
-    let now = app.now();
-    let window =
-        chrono::Duration::from_std(app.config.login_window).map_err(|_| Refusal::Internal)?;
-    let window_open = account
-        .failed_since
-        .is_some_and(|since| since + window > now);
-    if window_open && account.failed_logins >= app.config.login_max_failures {
-        let reopens = account.failed_since.map_or(now, |since| since + window);
-        return Err(Refusal::TooManyAttempts {
-            detail: "too many failed attempts on this account; try again later".into(),
-            retry_after: std::time::Duration::from_secs((reopens - now).num_seconds().max(1) as u64),
-        });
+    let reservation = throttle::reserve_reentry(app, &account.email).await?;
+    let outcome = verify_and_rehash(app, account, password).await;
+    if !matches!(outcome, Err(Refusal::InvalidCredentials)) {
+        reservation.release(app).await;
     }
-    let key = keys::account(account.aid);
+    outcome
+}
+
+/// Verifies `password` against the account's hash; a right password hashed at a lower cost than
+/// today's is re-hashed.
+async fn verify_and_rehash(app: &App, account: &AccountRecord, password: &str) -> Decided<()> {
     let verdict = password::verify(
         password.to_owned(),
         account.password_hash.clone(),
@@ -127,34 +155,17 @@ pub async fn check_password(app: &App, account: &AccountRecord, password: &str) 
     )
     .await?;
     match verdict {
-        Verdict::Wrong => {
-            let update = if window_open {
-                Update::new().add("failed_logins", 1)
-            } else {
-                Update::new()
-                    .set("failed_logins", 1)
-                    .set("failed_since", now.to_rfc3339())
-            };
+        Verdict::Wrong => Err(Refusal::InvalidCredentials),
+        Verdict::Right => Ok(()),
+        Verdict::RightButRehash => {
+            let rehashed = password::hash(password.to_owned(), app.config.password_cost).await?;
             app.table
-                .update(&key, update, Some(Condition::Exists))
+                .update(
+                    &keys::account(account.aid),
+                    Update::new().set("password_hash", rehashed),
+                    Some(Condition::Exists),
+                )
                 .await?;
-            Err(Refusal::InvalidCredentials)
-        }
-        Verdict::Right | Verdict::RightButRehash => {
-            let mut update = Update::new();
-            if account.failed_logins != 0 || account.failed_since.is_some() {
-                update = update.set("failed_logins", 0).remove("failed_since");
-            }
-            if verdict == Verdict::RightButRehash {
-                let rehashed =
-                    password::hash(password.to_owned(), app.config.password_cost).await?;
-                update = update.set("password_hash", rehashed);
-            }
-            if !update.is_empty() {
-                app.table
-                    .update(&key, update, Some(Condition::Exists))
-                    .await?;
-            }
             Ok(())
         }
     }

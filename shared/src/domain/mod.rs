@@ -12,6 +12,7 @@ pub mod profiles;
 pub mod records;
 pub mod recovery;
 pub mod team;
+pub mod throttle;
 pub mod tokens;
 pub mod tx;
 pub mod usage;

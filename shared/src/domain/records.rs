@@ -64,7 +64,9 @@ pub struct AccountRecord {
     /// Profiles this account owns (the last one cannot be deleted).
     #[serde(default)]
     pub profile_count: i64,
-    /// Failed logins counted since `failed_since`.
+    /// No longer used: failed logins are counted in the throttle's own items
+    /// (`domain::throttle`). Kept so items written before still read (a stray `failed_since`
+    /// would otherwise land in `meters`, which holds only numbers).
     #[serde(default)]
     pub failed_logins: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]

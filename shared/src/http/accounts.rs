@@ -17,6 +17,7 @@ use super::extract::Json;
 use super::openapi::month_schema;
 use super::problem::ApiResult;
 use super::profiles::ProfileBody;
+use super::source::Source;
 use super::{Doc, Route, schema};
 use crate::app::App;
 use crate::catalogue::Service;
@@ -313,9 +314,10 @@ struct LoginBody {
 
 async fn login(
     State(app): State<App>,
+    Source(source): Source,
     Json(body): Json<LoginBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let session = credentials::login(&app, &body.email, &body.password).await?;
+    let session = credentials::login(&app, &body.email, &body.password, &source).await?;
     Ok(axum::Json(json!({
         "token": session.token,
         "expires_at": session.expires_at,

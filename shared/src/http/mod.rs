@@ -8,6 +8,7 @@ pub mod extract;
 pub mod openapi;
 pub mod problem;
 pub mod profiles;
+pub mod source;
 pub mod team;
 pub mod tokens;
 
