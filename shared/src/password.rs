@@ -3,6 +3,7 @@
 //! Hashing runs on the blocking pool so it never stalls the async runtime, a few at a time.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -73,10 +74,17 @@ pub fn check_policy_of(field: &str, password: &str) -> Decided<()> {
 /// a flood of logins queues instead of holding a 19 MiB buffer each.
 fn hashing_slots() -> &'static Semaphore {
     static SLOTS: OnceLock<Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Semaphore::new(cores.clamp(2, 8))
-    })
+    SLOTS.get_or_init(|| Semaphore::new(hashing_concurrency().0))
+}
+
+/// Hashes running now, and the most that ever ran at once in this process.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// How many hashes may run at once in this process, and the most that ever did.
+pub fn hashing_concurrency() -> (usize, usize) {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    (cores.clamp(2, 8), PEAK.load(Ordering::SeqCst))
 }
 
 /// Runs one argon2 computation on the blocking pool once a slot is free.
@@ -87,9 +95,11 @@ async fn on_a_slot<T: Send + 'static>(
         .acquire()
         .await
         .map_err(|_| Refusal::Internal)?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| Refusal::Internal)?
+    let running = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+    PEAK.fetch_max(running, Ordering::SeqCst);
+    let done = tokio::task::spawn_blocking(work).await;
+    RUNNING.fetch_sub(1, Ordering::SeqCst);
+    done.map_err(|_| Refusal::Internal)?
 }
 
 /// Hashes `password` with `cost`, on the blocking pool.
@@ -191,6 +201,25 @@ mod tests {
         };
         let rehash = verify("a long enough secret".into(), stored, stronger).await;
         assert_eq!(rehash.expect("verify"), Verdict::RightButRehash);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_flood_of_verifications_queues_within_the_bound() {
+        let cost = Cost::OWASP;
+        let stored = hash("a long enough secret".into(), cost)
+            .await
+            .expect("hash");
+        let (bound, _) = hashing_concurrency();
+        let mut flood = tokio::task::JoinSet::new();
+        for _ in 0..bound * 4 {
+            let stored = stored.clone();
+            flood.spawn(async move { verify("a long enough secret".into(), stored, cost).await });
+        }
+        while let Some(done) = flood.join_next().await {
+            assert_eq!(done.expect("joined").expect("verified"), Verdict::Right);
+        }
+        let (_, peak) = hashing_concurrency();
+        assert!(peak >= 1 && peak <= bound, "peak {peak}, bound {bound}");
     }
 
     #[tokio::test]
