@@ -1,5 +1,5 @@
-//! The `accounts` function: sign-up, e-mail verification, login, logout, passwords (reset and
-//! change), the account itself and its deletion.
+//! The `accounts` function: sign-up, login, logout, the account itself and its statistics (its
+//! security routes are in `recovery`).
 
 use axum::Extension;
 use std::collections::BTreeMap;
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -26,7 +26,6 @@ use crate::domain::accounts::{self, SignUp};
 use crate::domain::billing;
 use crate::domain::credentials;
 use crate::domain::records::AccountRecord;
-use crate::domain::{recovery, verification};
 
 pub fn routes() -> Vec<Route> {
     let route = |method, path, access, handler, doc| Route {
@@ -80,81 +79,6 @@ pub fn routes() -> Vec<Route> {
             ),
         ),
         route(
-            Method::DELETE,
-            "/v1/account",
-            Access::Session,
-            delete(delete_account),
-            Doc::no_content(
-                "deleteAccount",
-                "Delete the account, every profile it owns and everything under them",
-            )
-            .body(schema::<PasswordBody>)
-            .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
-        ),
-        route(
-            Method::POST,
-            "/v1/accounts/verify",
-            Access::Anyone,
-            post(verify),
-            Doc::new(
-                "verifyEmail",
-                "Verify the account's e-mail with the link's secret",
-                schema::<AccountBody>,
-            )
-            .body(schema::<TokenBody>)
-            .errors(&[StatusCode::UNAUTHORIZED]),
-        ),
-        route(
-            Method::POST,
-            "/v1/account/verification",
-            Access::Session,
-            post(new_verification),
-            Doc::new(
-                "requestVerification",
-                "E-mail a new verification link",
-                accepted_schema,
-            )
-            .status(StatusCode::ACCEPTED)
-            .errors(&[StatusCode::CONFLICT, StatusCode::TOO_MANY_REQUESTS]),
-        ),
-        route(
-            Method::POST,
-            "/v1/password-reset",
-            Access::Anyone,
-            post(password_reset),
-            Doc::new(
-                "requestPasswordReset",
-                "E-mail a password-reset link (the same answer whether or not the e-mail has an account)",
-                accepted_schema,
-            )
-            .status(StatusCode::ACCEPTED)
-            .body(schema::<ResetBody>),
-        ),
-        route(
-            Method::POST,
-            "/v1/password-reset/confirm",
-            Access::Anyone,
-            post(password_reset_confirm),
-            Doc::no_content(
-                "confirmPasswordReset",
-                "Set a new password with the reset link's secret; every session ends",
-            )
-            .body(schema::<ResetConfirmBody>)
-            .errors(&[StatusCode::UNAUTHORIZED]),
-        ),
-        route(
-            Method::PUT,
-            "/v1/account/password",
-            Access::Session,
-            put(change_password),
-            Doc::no_content(
-                "changePassword",
-                "Change the password; the account's other sessions end",
-            )
-            .body(schema::<PasswordChangeBody>)
-            .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
-        ),
-        route(
             Method::GET,
             "/v1/account/statistics",
             Access::Session,
@@ -197,15 +121,6 @@ fn session_schema(generator: &mut SchemaGenerator) -> Schema {
             "expires_at": generator.subschema_for::<chrono::DateTime<chrono::Utc>>(),
         },
         "required": ["token", "expires_at"],
-    })
-}
-
-/// A request taken: `{"detail": …}` (202).
-fn accepted_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "type": "object",
-        "properties": { "detail": { "type": "string" } },
-        "required": ["detail"],
     })
 }
 
@@ -356,111 +271,4 @@ async fn statistics(
         "profiles": statistics.profiles,
         "totals": { "services": statistics.totals, "cost": statistics.cost },
     })))
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "LinkSecret")]
-struct TokenBody {
-    token: String,
-}
-
-async fn verify(
-    State(app): State<App>,
-    Json(body): Json<TokenBody>,
-) -> ApiResult<impl IntoResponse> {
-    let account = verification::verify(&app, &body.token).await?;
-    Ok(axum::Json(AccountBody::from(&account)))
-}
-
-async fn new_verification(
-    State(app): State<App>,
-    Extension(principal): Extension<Principal>,
-) -> ApiResult<impl IntoResponse> {
-    verification::request_link(&app, principal.account_id()).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({"detail": "a new verification link is on its way"})),
-    ))
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "PasswordReset")]
-struct ResetBody {
-    email: String,
-}
-
-async fn password_reset(
-    State(app): State<App>,
-    Json(body): Json<ResetBody>,
-) -> ApiResult<impl IntoResponse> {
-    recovery::request_reset(&app, &body.email).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(json!({
-            "detail": "if an account uses this e-mail, a reset link is on its way"
-        })),
-    ))
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "PasswordResetConfirm")]
-struct ResetConfirmBody {
-    token: String,
-    password: String,
-}
-
-async fn password_reset_confirm(
-    State(app): State<App>,
-    Json(body): Json<ResetConfirmBody>,
-) -> ApiResult<StatusCode> {
-    recovery::confirm_reset(&app, &body.token, &body.password).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "PasswordChange")]
-struct PasswordChangeBody {
-    current_password: String,
-    new_password: String,
-}
-
-async fn change_password(
-    State(app): State<App>,
-    Extension(principal): Extension<Principal>,
-    Json(body): Json<PasswordChangeBody>,
-) -> ApiResult<StatusCode> {
-    let Principal::Account { aid, token_digest } = principal else {
-        return Err(
-            crate::refusal::Refusal::Unauthenticated("a login session is needed".into()).into(),
-        );
-    };
-    recovery::change_password(
-        &app,
-        aid,
-        &token_digest,
-        &body.current_password,
-        &body.new_password,
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "PasswordConfirmation")]
-struct PasswordBody {
-    password: String,
-}
-
-async fn delete_account(
-    State(app): State<App>,
-    Extension(principal): Extension<Principal>,
-    Json(body): Json<PasswordBody>,
-) -> ApiResult<StatusCode> {
-    accounts::delete(&app, principal.account_id(), &body.password).await?;
-    Ok(StatusCode::NO_CONTENT)
 }

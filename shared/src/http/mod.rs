@@ -8,6 +8,7 @@ pub mod extract;
 pub mod openapi;
 pub mod problem;
 pub mod profiles;
+pub mod recovery;
 pub mod source;
 pub mod team;
 pub mod tokens;
@@ -53,6 +54,7 @@ pub struct RouteInfo {
 /// Every route of every HTTP function.
 pub fn routes() -> Vec<Route> {
     let mut routes = accounts::routes();
+    routes.extend(recovery::routes());
     routes.extend(profiles::routes());
     routes.extend(tokens::routes());
     routes.extend(team::routes());
