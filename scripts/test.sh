@@ -328,7 +328,7 @@ start_dynamodb_local() {
     # Same arguments as the package's spawn() (in memory, chosen port) plus: one database for
     # every credential/region (-sharedDb), no telemetry (no network here), bounded heap.
     start_service "DynamoDB Local" "$logfile" \
-        "$JAVA" -Xmx1g "-Djava.library.path=$jar_dir/DynamoDBLocal_lib" \
+        "$JAVA" -Xmx3g "-Djava.library.path=$jar_dir/DynamoDBLocal_lib" \
         -jar "$jar_dir/DynamoDBLocal.jar" -inMemory -sharedDb -disableTelemetry -port "$port"
     DDB_INDEX=$((${#SERVICE_PIDS[@]} - 1))
 
