@@ -44,12 +44,24 @@ impl Fixture for Api {
 /// Runs `case` on a fresh fixture for `adapter` (what each test of [`on_both_adapters!`] does).
 ///
 /// [`on_both_adapters!`]: crate::on_both_adapters
+///
+/// On DynamoDB Local the tables the fixture created are deleted once the case passed: they live
+/// in DynamoDB Local's memory, and a suite's worth of them (the authorization matrix's table holds
+/// tens of thousands of items) slows it down for every test after.
 pub async fn run<F, Fut>(adapter: Adapter, case: impl FnOnce(F) -> Fut)
 where
     F: Fixture,
     Fut: Future<Output = ()>,
 {
-    case(F::on(adapter).await).await;
+    let created = fixtures::CREATED_TABLES
+        .scope(Default::default(), async {
+            case(F::on(adapter).await).await;
+            fixtures::CREATED_TABLES.with(|created| created.take())
+        })
+        .await;
+    if !created.is_empty() {
+        fixtures::delete_tables(&created).await;
+    }
 }
 
 /// Runs each listed test, an `async fn(F)` where `F:` [`Fixture`], on both adapters: modules

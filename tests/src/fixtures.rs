@@ -32,7 +32,21 @@ pub async fn dynamo() -> shared::store::dynamo::DynamoTable {
     shared::store::dynamo::DynamoTable::create_table(&client, &name)
         .await
         .unwrap_or_else(|err| panic!("creating table {name} on DynamoDB Local: {err:#}"));
+    let _ = CREATED_TABLES.try_with(|created| created.borrow_mut().push(name.clone()));
     shared::store::dynamo::DynamoTable::new(client, name)
+}
+
+tokio::task_local! {
+    /// The DynamoDB Local tables a test of `on_both_adapters!` created, to delete when it passed.
+    pub static CREATED_TABLES: std::cell::RefCell<Vec<String>>;
+}
+
+/// Deletes these tables from DynamoDB Local (errors ignored: they are only memory to free).
+pub async fn delete_tables(names: &[String]) {
+    let client = dynamo_client().await;
+    for name in names {
+        let _ = client.delete_table().table_name(name).send().await;
+    }
 }
 
 const TEST_TABLE_PREFIX: &str = "tenantry-test-";
