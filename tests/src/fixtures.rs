@@ -41,11 +41,25 @@ tokio::task_local! {
     pub static CREATED_TABLES: std::cell::RefCell<Vec<String>>;
 }
 
-/// Deletes these tables from DynamoDB Local (errors ignored: they are only memory to free).
+/// Deletes these tables from DynamoDB Local and waits until they are gone, so the next test does
+/// not meet the deletion holding DynamoDB Local's locks (errors ignored: they are only memory to
+/// free).
 pub async fn delete_tables(names: &[String]) {
     let client = dynamo_client().await;
     for name in names {
         let _ = client.delete_table().table_name(name).send().await;
+        for _ in 0..600 {
+            if client
+                .describe_table()
+                .table_name(name)
+                .send()
+                .await
+                .is_err()
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 }
 
