@@ -1,5 +1,7 @@
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::config::retry::{RetryPartition, TokenBucket};
+
 use shared::store::Table;
 use shared::store::embedded::EmbeddedTable;
 
@@ -115,7 +117,20 @@ pub async fn dynamo_client() -> aws_sdk_dynamodb::Client {
              Run them with `scripts/test.sh`, which starts it and sets DYNAMODB_ENDPOINT."
         );
     }
-    shared::store::dynamo::DynamoTable::client(&local_sdk_config().await)
+    let sdk = local_sdk_config().await;
+    let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        // The SDK's retry quota (a token bucket shared by every client of the process) runs dry
+        // when DynamoDB Local answers a burst of parallel tests with lock time-outs, and then
+        // nothing is retried at all: the tests' clients retry without a quota.
+        .retry_partition(
+            RetryPartition::custom("tenantry-tests")
+                .token_bucket(TokenBucket::unlimited())
+                .build(),
+        );
+    if let Ok(endpoint) = std::env::var("DYNAMODB_ENDPOINT") {
+        config = config.endpoint_url(endpoint.trim());
+    }
+    aws_sdk_dynamodb::Client::from_conf(config.build())
 }
 
 /// The SDK config for the local stand-ins (DynamoDB Local, the SES emulator): dummy credentials
