@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::credentials;
 use super::records::{AccountRecord, ResetRequestRecord, ResetTokenRecord, TokenRecord};
 use super::team::invitations::hour_of;
-use super::tx::Tx;
+use super::tx::{self, Tx};
 use crate::app::App;
 use crate::email::Email;
 use crate::keys;
@@ -231,23 +231,12 @@ pub async fn unprepare_link(
     secret: &str,
     marker: Key,
 ) -> Decided<()> {
-    let digest = secrets::digest(secret);
-    app.table
-        .transact(vec![
-            Write::delete(marker),
-            Write::delete(keys::token(&digest)),
-        ])
-        .await?;
-    let forget = app
-        .table
-        .update(
-            &keys::reset_request(request.aid, request.rid),
-            Update::new().remove("token_hash"),
-            Some(Condition::Equals("token_hash".into(), digest.into())),
-        )
-        .await;
-    match forget {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(error) => Err(error.into()),
-    }
+    tx::unprepare_link(
+        app.table.as_ref(),
+        marker,
+        secret,
+        &keys::reset_request(request.aid, request.rid),
+        "token_hash",
+    )
+    .await
 }

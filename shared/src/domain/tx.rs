@@ -3,8 +3,10 @@
 //! when the store cancels the transaction, [`Tx::commit`] answers with the refusal of the first
 //! write that failed, so no caller decodes a refusal by the position of a write.
 
+use crate::keys;
 use crate::refusal::{Decided, Refusal};
-use crate::store::{StoreError, Table, Write};
+use crate::secrets;
+use crate::store::{Condition, Key, StoreError, Table, Update, Write};
 
 /// The refusal of a write that failed without saying what that means: the state it was
 /// guarded against changed meanwhile.
@@ -75,6 +77,36 @@ pub fn refuse_failed<T>(outcome: Result<T, StoreError>, refusal: Refusal) -> Dec
     match outcome {
         Ok(value) => Ok(value),
         Err(StoreError::ConditionFailed) => Err(refusal),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Undoes a link prepared for an e-mail that could not be sent, so a retry prepares it again:
+/// the change record's sent-marker and the link's token go, and the item that remembers the link
+/// (`holder`, attribute `attr`) forgets its hash unless it already holds another.
+pub async fn unprepare_link(
+    table: &dyn Table,
+    marker: Key,
+    secret: &str,
+    holder: &Key,
+    attr: &str,
+) -> Decided<()> {
+    let digest = secrets::digest(secret);
+    table
+        .transact(vec![
+            Write::delete(marker),
+            Write::delete(keys::token(&digest)),
+        ])
+        .await?;
+    let forget = table
+        .update(
+            holder,
+            Update::new().remove(attr),
+            Some(Condition::Equals(attr.into(), digest.into())),
+        )
+        .await;
+    match forget {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
         Err(error) => Err(error.into()),
     }
 }

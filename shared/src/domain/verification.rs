@@ -9,12 +9,12 @@ use uuid::Uuid;
 use super::credentials;
 use super::records::{AccountRecord, TokenRecord, VerificationTokenRecord};
 use super::team::invitations::{hour_of, until_next_hour};
-use super::tx::Tx;
+use super::tx::{self, Tx};
 use crate::app::App;
 use crate::keys;
 use crate::refusal::{Decided, Refusal};
 use crate::secrets::{self, SecretKind};
-use crate::store::{Condition, Key, StoreError, Update, Write};
+use crate::store::{Condition, Key, Update, Write};
 
 /// How long a verification link works (and how long an unverified account keeps its e-mail
 /// against a new sign-up).
@@ -173,23 +173,12 @@ pub async fn unprepare_link(
     secret: &str,
     marker: Key,
 ) -> Decided<()> {
-    let digest = secrets::digest(secret);
-    app.table
-        .transact(vec![
-            Write::delete(marker),
-            Write::delete(keys::token(&digest)),
-        ])
-        .await?;
-    let forget = app
-        .table
-        .update(
-            &keys::account(account.aid),
-            Update::new().remove("verify_token_hash"),
-            Some(Condition::Equals("verify_token_hash".into(), digest.into())),
-        )
-        .await;
-    match forget {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(error) => Err(error.into()),
-    }
+    tx::unprepare_link(
+        app.table.as_ref(),
+        marker,
+        secret,
+        &keys::account(account.aid),
+        "verify_token_hash",
+    )
+    .await
 }

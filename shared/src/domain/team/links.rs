@@ -6,11 +6,11 @@ use crate::catalogue::spelling;
 use crate::domain::records::{
     InvitationRecord, InvitationStatus, InvitationTokenRecord, TokenRecord,
 };
-use crate::domain::tx::Tx;
+use crate::domain::tx::{self, Tx};
 use crate::keys;
 use crate::refusal::{Decided, Refusal};
 use crate::secrets::{self, SecretKind};
-use crate::store::{Condition, Key, StoreError, Update, Write};
+use crate::store::{Condition, Key, Update, Write};
 
 /// What the notifications handler needs to e-mail an invitation: a fresh link secret, stored
 /// (hashed) with the invitation's current version in the same transaction as the sent-marker
@@ -58,23 +58,12 @@ pub async fn unprepare_link(
     secret: &str,
     marker: Key,
 ) -> Decided<()> {
-    let digest = secrets::digest(secret);
-    app.table
-        .transact(vec![
-            Write::delete(marker),
-            Write::delete(keys::token(&digest)),
-        ])
-        .await?;
-    let forget = app
-        .table
-        .update(
-            &keys::invitation(invitation.pid, invitation.iid),
-            Update::new().remove("token_hash"),
-            Some(Condition::Equals("token_hash".into(), digest.into())),
-        )
-        .await;
-    match forget {
-        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
-        Err(error) => Err(error.into()),
-    }
+    tx::unprepare_link(
+        app.table.as_ref(),
+        marker,
+        secret,
+        &keys::invitation(invitation.pid, invitation.iid),
+        "token_hash",
+    )
+    .await
 }
