@@ -254,3 +254,107 @@ pub fn profile_of(key: &Key) -> Option<Uuid> {
         .strip_prefix("PROFILE#")
         .and_then(|id| Uuid::parse_str(id).ok())
 }
+
+// Run users (a profile's end users), all in their profile's partition.
+
+pub const RUN_USER_PREFIX: &str = "RUNUSER#";
+pub const RUN_EMAIL_PREFIX: &str = "RUNEMAIL#";
+pub const RUN_NAME_PREFIX: &str = "RUNNAME#";
+pub const RUN_TAG_PREFIX: &str = "RUNTAG#";
+pub const RUN_RESET_PREFIX: &str = "RUNRESET#";
+
+/// A run user's record.
+pub fn run_user(pid: Uuid, uid: Uuid) -> Key {
+    Key::new(profile_partition(pid), format!("{RUN_USER_PREFIX}{uid}"))
+}
+
+/// The claim that makes a run user's e-mail unique within its profile; sorted by e-mail, so it
+/// is also the list's e-mail order and the e-mail half of the `q` search.
+pub fn run_email_claim(pid: Uuid, email: &Email) -> Key {
+    Key::new(profile_partition(pid), format!("{RUN_EMAIL_PREFIX}{email}"))
+}
+
+/// A run user's entry in the name index (lower-cased name, then the id): the list's name order
+/// and the name half of the `q` search.
+pub fn run_name_entry(pid: Uuid, lowered_name: &str, uid: Uuid) -> Key {
+    Key::new(
+        profile_partition(pid),
+        format!("{RUN_NAME_PREFIX}{}#{uid}", escape_part(lowered_name)),
+    )
+}
+
+/// The sort-key prefix of every name-index entry whose (lower-cased) name starts with `prefix`.
+pub fn run_name_prefix(prefix: &str) -> String {
+    format!("{RUN_NAME_PREFIX}{}", escape_part(prefix))
+}
+
+/// A run user's entry in the index of one tag (`key` = `value`): a tag filter reads only the
+/// users that carry the tag, in id (creation) order.
+pub fn run_tag_entry(pid: Uuid, key: &str, value: &str, uid: Uuid) -> Key {
+    Key::new(
+        profile_partition(pid),
+        format!("{}{uid}", run_tag_prefix(key, value)),
+    )
+}
+
+/// The sort-key prefix of the entries of one tag.
+pub fn run_tag_prefix(key: &str, value: &str) -> String {
+    format!(
+        "{RUN_TAG_PREFIX}{}#{}#",
+        escape_part(key),
+        escape_part(value)
+    )
+}
+
+/// The registry of every tag key used in a profile (one attribute per key): the export's
+/// columns, known without reading the users.
+pub fn run_tag_keys(pid: Uuid) -> Key {
+    Key::new(profile_partition(pid), "RUNTAGKEYS")
+}
+
+/// A profile's sign-up settings.
+pub fn run_settings(pid: Uuid) -> Key {
+    Key::new(profile_partition(pid), "RUNSETTINGS")
+}
+
+/// A run user's password-reset request: its insertion makes the notifications handler e-mail
+/// a link.
+pub fn run_reset_request(pid: Uuid, rid: Uuid) -> Key {
+    Key::new(profile_partition(pid), format!("{RUN_RESET_PREFIX}{rid}"))
+}
+
+/// Whether `key` is a run user's password-reset request.
+pub fn is_run_reset_request(key: &Key) -> bool {
+    key.pk.starts_with("PROFILE#") && key.sk.starts_with(RUN_RESET_PREFIX)
+}
+
+/// Counts one run user's reset requests within one hour (`yyyy-mm-ddThh`).
+pub fn run_reset_rate(pid: Uuid, uid: Uuid, hour: &str) -> Key {
+    Key::new(
+        profile_partition(pid),
+        format!("RATE#RUNRESET#{uid}#{hour}"),
+    )
+}
+
+/// The failed-login counter of one e-mail on one profile's run-user login, for one window:
+/// run users of different profiles are different people.
+pub fn run_login_throttle(pid: Uuid, email_part: &str, window_start: i64) -> Key {
+    Key::new(
+        format!("THROTTLE#RUN#{pid}#{email_part}"),
+        throttle_window(window_start),
+    )
+}
+
+/// A part of a sort key that holds client text, escaped so that `#` only ever separates parts
+/// (`%` → `%25`, `#` → `%23`). Character by character, so prefixes stay prefixes.
+pub fn escape_part(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            '#' => escaped.push_str("%23"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}

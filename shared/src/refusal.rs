@@ -29,6 +29,9 @@ pub enum Refusal {
     /// The caller's e-mail is not verified yet, and this needs it (accepting an invitation).
     #[error("verify your e-mail address first (POST /v1/account/verification sends a new link)")]
     EmailUnverified,
+    /// A run user gave the right password, but the profile's team deactivated them.
+    #[error("this user is deactivated")]
+    UserInactive,
     /// The caller could not be identified (no, a bad, an expired or a revoked token).
     #[error("{0}")]
     Unauthenticated(String),

@@ -10,7 +10,7 @@
 
 use uuid::Uuid;
 
-use super::records::{MemberRecord, ProfileRecord, TokenRecord};
+use super::records::{MemberRecord, ProfileRecord, RunUserRecord, TokenRecord};
 pub use super::records::{Permission, Role};
 use super::usage;
 use crate::app::App;
@@ -30,6 +30,12 @@ pub enum Access {
     /// Someone on the profile named by the path's `{pid}`, with at least this role, in this
     /// area; `Metered` routes count (and past the limit refuse) one `api_requests` use.
     Profile(Role, Area, RequestMetering),
+    /// Anyone, signed in or not, on an application route of the profile named by the path's
+    /// `{pid}` (run-user sign-up, login, password reset): the profile must exist (else 404),
+    /// and each request counts one `api_requests` use.
+    Application,
+    /// A run user's session, on its own profile's application: counts one `api_requests` use.
+    RunUser,
 }
 
 impl Access {
@@ -83,7 +89,39 @@ pub enum Intent {
     Change,
 }
 
-/// An authenticated caller.
+/// Whoever a bearer secret names: someone of a team (an account or an API token), or a run
+/// user of one profile's application.
+#[derive(Clone, Debug)]
+pub enum Bearer {
+    Team(Principal),
+    RunUser(RunSession),
+}
+
+/// A run user's session, as its token item says (checked against the user by [`for_run_user`]).
+#[derive(Clone, Debug)]
+pub struct RunSession {
+    pub pid: Uuid,
+    pub uid: Uuid,
+    pub version: i64,
+    pub token_digest: String,
+}
+
+/// A run user cleared for its profile's application, with its record and the profile as read
+/// while clearing it.
+#[derive(Clone, Debug)]
+pub struct RunCaller {
+    pub session: RunSession,
+    pub user: RunUserRecord,
+    pub profile: ProfileRecord,
+}
+
+/// Anyone on an application route of an existing profile, with the profile as read.
+#[derive(Clone, Debug)]
+pub struct Visitor {
+    pub profile: ProfileRecord,
+}
+
+/// An authenticated caller of a team.
 #[derive(Clone, Debug)]
 pub enum Principal {
     /// An account, through a login session: all the account's profiles, by role.
@@ -124,12 +162,29 @@ fn unauthenticated(detail: &str) -> Refusal {
 /// How often a token's `last_used_at` is written, at most.
 const LAST_USED_EVERY_SECONDS: i64 = 60;
 
+/// The team caller behind a bearer secret; a run user's session is refused here (403, as on
+/// every route of a team).
+pub async fn authenticate(app: &App, secret: &str) -> Decided<Principal> {
+    match authenticate_bearer(app, secret).await? {
+        Bearer::Team(principal) => Ok(principal),
+        Bearer::RunUser(_) => Err(run_user_refused()),
+    }
+}
+
+/// What a run user's session gets on a route of a team.
+pub fn run_user_refused() -> Refusal {
+    Refusal::Forbidden("a run user's session cannot be used here".into())
+}
+
 /// The caller behind a bearer secret: one read of the token item (plus, at most once a minute
 /// per API token, the write of its `last_used_at`).
-pub async fn authenticate(app: &App, secret: &str) -> Decided<Principal> {
+pub async fn authenticate_bearer(app: &App, secret: &str) -> Decided<Bearer> {
     // A malformed secret or a failed checksum is refused without reading the store.
     let kind = secrets::parse(secret).ok_or_else(|| unauthenticated("the token is not valid"))?;
-    if !matches!(kind, SecretKind::Session | SecretKind::ProfileToken) {
+    if !matches!(
+        kind,
+        SecretKind::Session | SecretKind::ProfileToken | SecretKind::RunUser
+    ) {
         return Err(unauthenticated("this kind of token cannot be used here"));
     }
     let digest = secrets::digest(secret);
@@ -145,11 +200,20 @@ pub async fn authenticate(app: &App, secret: &str) -> Decided<Principal> {
         return Err(unauthenticated("the token has expired"));
     }
     match record {
-        TokenRecord::Session(session) => Ok(Principal::Account {
+        TokenRecord::Session(session) => Ok(Bearer::Team(Principal::Account {
             aid: session.aid,
             token_digest: digest,
-        }),
-        TokenRecord::Invitation(_) | TokenRecord::Verification(_) | TokenRecord::Reset(_) => {
+        })),
+        TokenRecord::RunSession(session) => Ok(Bearer::RunUser(RunSession {
+            pid: session.pid,
+            uid: session.uid,
+            version: session.version,
+            token_digest: digest,
+        })),
+        TokenRecord::Invitation(_)
+        | TokenRecord::Verification(_)
+        | TokenRecord::Reset(_)
+        | TokenRecord::RunReset(_) => {
             Err(unauthenticated("this kind of token cannot be used here"))
         }
         TokenRecord::Profile(token) => {
@@ -178,12 +242,12 @@ pub async fn authenticate(app: &App, secret: &str) -> Decided<Principal> {
                     Err(error) => return Err(error.into()),
                 }
             }
-            Ok(Principal::Token {
+            Ok(Bearer::Team(Principal::Token {
                 tid: token.tid,
                 pid: token.pid,
                 aid: token.aid,
                 permission: token.permission,
-            })
+            }))
         }
     }
 }
@@ -242,6 +306,43 @@ pub async fn for_profile(
         pid,
         role: member.role,
         principal,
+        profile,
+    })
+}
+
+/// Clears an application route of profile `pid` for anyone: the profile must exist (404
+/// otherwise), and the request counts one `api_requests` use (refused past the limit).
+pub async fn for_application(app: &App, pid: Uuid) -> Decided<Visitor> {
+    let item = app
+        .table
+        .get(&keys::profile(pid))
+        .await?
+        .ok_or_else(Refusal::not_found)?;
+    let profile: ProfileRecord = keys::from_item(item)?;
+    usage::count_request(app, &profile).await?;
+    Ok(Visitor { profile })
+}
+
+/// Clears a run user's session: the user (read with the profile, at the same time) still
+/// exists, is active, and has not ended its sessions since this one opened (a new password,
+/// a deactivation). Counts one `api_requests` use of the profile.
+pub async fn for_run_user(app: &App, session: RunSession) -> Decided<RunCaller> {
+    let user_key = keys::run_user(session.pid, session.uid);
+    let profile_key = keys::profile(session.pid);
+    let (user, profile) = tokio::join!(app.table.get(&user_key), app.table.get(&profile_key));
+    let ended = || unauthenticated("the session has ended");
+    let (Some(user), Some(profile)) = (user?, profile?) else {
+        return Err(ended());
+    };
+    let user: RunUserRecord = keys::from_item(user)?;
+    if !user.active || user.session_version != session.version {
+        return Err(ended());
+    }
+    let profile: ProfileRecord = keys::from_item(profile)?;
+    usage::count_request(app, &profile).await?;
+    Ok(RunCaller {
+        session,
+        user,
         profile,
     })
 }

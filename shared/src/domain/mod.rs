@@ -11,6 +11,7 @@ pub mod membership;
 pub mod profiles;
 pub mod records;
 pub mod recovery;
+pub mod run_users;
 pub mod team;
 pub mod throttle;
 pub mod tokens;

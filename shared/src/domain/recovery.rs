@@ -198,30 +198,21 @@ pub async fn prepare_link(
     request: &ResetRequestRecord,
     marker: Write,
 ) -> Decided<Option<String>> {
-    let secret = secrets::generate(SecretKind::PasswordReset).map_err(|_| Refusal::Internal)?;
-    let digest = secrets::digest(&secret);
     let link = ResetTokenRecord {
         aid: request.aid,
         rid: request.rid,
         expires_at: request.expires_at,
         ttl: request.expires_at.timestamp(),
     };
-    let mut tx = Tx::new();
-    tx.add(marker)
-        .add(Write::put_new(keys::to_item(
-            &keys::token(&digest),
-            &TokenRecord::Reset(link),
-        )?))
-        .add(Write::Update {
-            key: keys::reset_request(request.aid, request.rid),
-            update: Update::new().set("token_hash", digest),
-            condition: Some(Condition::Exists),
-        });
-    match tx.commit(app.table.as_ref()).await {
-        Ok(()) => Ok(Some(secret)),
-        Err(Refusal::Contended(_)) => Ok(None),
-        Err(refusal) => Err(refusal),
-    }
+    let holder = keys::reset_request(request.aid, request.rid);
+    tx::prepare_link(
+        app.table.as_ref(),
+        marker,
+        SecretKind::PasswordReset,
+        &TokenRecord::Reset(link),
+        (holder, "token_hash", Condition::Exists),
+    )
+    .await
 }
 
 /// Undoes [`prepare_link`] when the e-mail could not be sent, so a retry prepares it again.

@@ -106,6 +106,33 @@ pub async fn reserve_login(
     reserve(app, now, counters).await
 }
 
+/// Reserves one login attempt of a run user of profile `pid` (known or not) and of `source`:
+/// the e-mail is counted per profile, the address with every other login.
+pub async fn reserve_run_login(
+    app: &App,
+    pid: uuid::Uuid,
+    email: &str,
+    source: &SourceAddress,
+) -> Decided<Reservation> {
+    let now = app.now();
+    let (start, _) = window(app, now);
+    let email_part = match Email::parse(email) {
+        Ok(email) => email.to_string(),
+        Err(_) => format!("?{}", secrets::digest(email)),
+    };
+    let counters = vec![
+        Counter {
+            key: keys::run_login_throttle(pid, &email_part, start),
+            limit: app.config.login_max_failures,
+        },
+        Counter {
+            key: keys::login_throttle_address(&source.bucket(), start),
+            limit: app.config.login_max_failures_per_address,
+        },
+    ];
+    reserve(app, now, counters).await
+}
+
 /// Takes one attempt from `counter`: one conditional update, refused when it is full.
 async fn take(app: &App, counter: &Counter, window_end: i64) -> Result<(), StoreError> {
     app.table

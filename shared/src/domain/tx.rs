@@ -3,6 +3,7 @@
 //! when the store cancels the transaction, [`Tx::commit`] answers with the refusal of the first
 //! write that failed, so no caller decodes a refusal by the position of a write.
 
+use super::records::TokenRecord;
 use crate::keys;
 use crate::refusal::{Decided, Refusal};
 use crate::secrets;
@@ -37,6 +38,15 @@ impl Tx {
     pub fn add_or(&mut self, write: Write, refusal: Refusal) -> &mut Self {
         self.writes.push(write);
         self.refusals.push(Some(refusal));
+        self
+    }
+
+    /// Adds each of `writes` (none, for an empty `Option`), whose failure means only that the
+    /// state changed meanwhile.
+    pub fn add_all(&mut self, writes: impl IntoIterator<Item = Write>) -> &mut Self {
+        for write in writes {
+            self.add(write);
+        }
         self
     }
 
@@ -78,6 +88,38 @@ pub fn refuse_failed<T>(outcome: Result<T, StoreError>, refusal: Refusal) -> Dec
         Ok(value) => Ok(value),
         Err(StoreError::ConditionFailed) => Err(refusal),
         Err(error) => Err(error.into()),
+    }
+}
+
+/// Prepares a link for an e-mail (invitation, verification, password reset): a fresh secret of
+/// `kind`, whose token item (`record`) is written in the same transaction as the change
+/// record's sent-`marker`, while the item that remembers the link (`holder`) gets its hash in
+/// attribute `attr`, guarded by `condition` (the state the e-mail was meant for). Returns the
+/// secret, or `None` when the record was handled before or the holder moved on meanwhile.
+pub async fn prepare_link(
+    table: &dyn Table,
+    marker: Write,
+    kind: secrets::SecretKind,
+    record: &TokenRecord,
+    (holder, attr, condition): (Key, &str, Condition),
+) -> Decided<Option<String>> {
+    let secret = secrets::generate(kind).map_err(|_| Refusal::Internal)?;
+    let digest = secrets::digest(&secret);
+    let mut tx = Tx::new();
+    tx.add(marker)
+        .add(Write::put_new(keys::to_item(
+            &keys::token(&digest),
+            record,
+        )?))
+        .add(Write::Update {
+            key: holder,
+            update: Update::new().set(attr, digest),
+            condition: Some(condition),
+        });
+    match tx.commit(table).await {
+        Ok(()) => Ok(Some(secret)),
+        Err(Refusal::Contended(_)) => Ok(None),
+        Err(refusal) => Err(refusal),
     }
 }
 

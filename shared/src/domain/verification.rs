@@ -135,8 +135,6 @@ pub async fn prepare_link(
     account: &AccountRecord,
     marker: Write,
 ) -> Decided<Option<String>> {
-    let secret = secrets::generate(SecretKind::Verification).map_err(|_| Refusal::Internal)?;
-    let digest = secrets::digest(&secret);
     let expires_at = app.now() + link_ttl();
     let link = VerificationTokenRecord {
         aid: account.aid,
@@ -144,26 +142,19 @@ pub async fn prepare_link(
         expires_at,
         ttl: expires_at.timestamp(),
     };
-    let mut tx = Tx::new();
-    tx.add(marker)
-        .add(Write::put_new(keys::to_item(
-            &keys::token(&digest),
-            &TokenRecord::Verification(link),
-        )?))
-        .add(Write::Update {
-            key: keys::account(account.aid),
-            update: Update::new().set("verify_token_hash", digest),
-            condition: Some(Condition::All(vec![
-                Condition::Equals("verify_version".into(), account.verify_version.into()),
-                Condition::Equals("email_verified".into(), false.into()),
-                Condition::NotEquals("deleting".into(), true.into()),
-            ])),
-        });
-    match tx.commit(app.table.as_ref()).await {
-        Ok(()) => Ok(Some(secret)),
-        Err(Refusal::Contended(_)) => Ok(None),
-        Err(refusal) => Err(refusal),
-    }
+    let condition = Condition::All(vec![
+        Condition::Equals("verify_version".into(), account.verify_version.into()),
+        Condition::Equals("email_verified".into(), false.into()),
+        Condition::NotEquals("deleting".into(), true.into()),
+    ]);
+    tx::prepare_link(
+        app.table.as_ref(),
+        marker,
+        SecretKind::Verification,
+        &TokenRecord::Verification(link),
+        (keys::account(account.aid), "verify_token_hash", condition),
+    )
+    .await
 }
 
 /// Undoes [`prepare_link`] when the e-mail could not be sent, so a retry prepares it again.

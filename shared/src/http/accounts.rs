@@ -113,7 +113,7 @@ fn signed_up_schema(generator: &mut SchemaGenerator) -> Schema {
 }
 
 /// `POST /v1/login`: a session.
-fn session_schema(generator: &mut SchemaGenerator) -> Schema {
+pub(super) fn session_schema(generator: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
         "properties": {
@@ -222,9 +222,9 @@ async fn sign_up(
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Login")]
-struct LoginBody {
-    email: String,
-    password: String,
+pub(super) struct LoginBody {
+    pub(super) email: String,
+    pub(super) password: String,
 }
 
 async fn login(

@@ -9,6 +9,8 @@ pub mod openapi;
 pub mod problem;
 pub mod profiles;
 pub mod recovery;
+pub mod run;
+pub mod run_users;
 pub mod source;
 pub mod team;
 pub mod tokens;
@@ -21,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 
 use crate::app::App;
-use crate::domain::access::{self, Access, Intent};
+use crate::domain::access::{self, Access, Bearer, Intent};
 use crate::refusal::Refusal;
 use crate::secrets::SecretKind;
 
@@ -58,6 +60,8 @@ pub fn routes() -> Vec<Route> {
     routes.extend(profiles::routes());
     routes.extend(tokens::routes());
     routes.extend(team::routes());
+    routes.extend(run::routes());
+    routes.extend(run_users::routes());
     routes.extend(local_routes());
     routes
 }
@@ -176,24 +180,34 @@ async fn authorized(app: &App, access: Access, request: Request) -> Result<Reque
         return Ok(request);
     }
     let (mut parts, body) = request.into_parts();
+    if access == Access::Application {
+        let pid = path_pid(app, &mut parts).await?;
+        parts
+            .extensions
+            .insert(access::for_application(app, pid).await?);
+        return Ok(Request::from_parts(parts, body));
+    }
     let secret = bearer(parts.headers.get(header::AUTHORIZATION))?;
-    let principal = access::authenticate(app, secret).await?;
-    match access {
-        Access::Anyone => {}
-        Access::Session => {
+    let bearer = access::authenticate_bearer(app, secret).await?;
+    match (access, bearer) {
+        (Access::Anyone | Access::Application, _) => {}
+        (Access::RunUser, Bearer::RunUser(session)) => {
+            parts
+                .extensions
+                .insert(access::for_run_user(app, session).await?);
+        }
+        (Access::RunUser, Bearer::Team(_)) => {
+            return Err(Refusal::Forbidden("this route needs a run user's session".into()).into());
+        }
+        // A run user is a stranger to every route of a team: 404 on a profile, 403 elsewhere.
+        (Access::Profile(..), Bearer::RunUser(_)) => return Err(Refusal::not_found().into()),
+        (Access::Session, Bearer::RunUser(_)) => return Err(access::run_user_refused().into()),
+        (Access::Session, Bearer::Team(principal)) => {
             access::for_session(&principal)?;
             parts.extensions.insert(principal);
         }
-        Access::Profile(need, area, metering) => {
-            let params = RawPathParams::from_request_parts(&mut parts, app)
-                .await
-                .map_err(|_| Refusal::Internal)?;
-            let raw = params
-                .iter()
-                .find(|(name, _)| *name == "pid")
-                .map(|(_, value)| value)
-                .ok_or(Refusal::Internal)?;
-            let pid = extract::id("profile id", raw)?;
+        (Access::Profile(need, area, metering), Bearer::Team(principal)) => {
+            let pid = path_pid(app, &mut parts).await?;
             let intent = if parts.method == Method::GET || parts.method == Method::HEAD {
                 Intent::Read
             } else {
@@ -205,6 +219,22 @@ async fn authorized(app: &App, access: Access, request: Request) -> Result<Reque
         }
     }
     Ok(Request::from_parts(parts, body))
+}
+
+/// The profile id in the path's `{pid}`.
+async fn path_pid(
+    app: &App,
+    parts: &mut axum::http::request::Parts,
+) -> Result<uuid::Uuid, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, app)
+        .await
+        .map_err(|_| Refusal::Internal)?;
+    let raw = params
+        .iter()
+        .find(|(name, _)| *name == "pid")
+        .map(|(_, value)| value)
+        .ok_or(Refusal::Internal)?;
+    extract::id("profile id", raw)
 }
 
 /// The secret of an `Authorization: Bearer <secret>` header.

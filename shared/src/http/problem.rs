@@ -47,7 +47,9 @@ impl ApiError {
                 }
                 Refusal::NotFound(_) => StatusCode::NOT_FOUND,
                 Refusal::Conflict(_) | Refusal::Contended(_) => StatusCode::CONFLICT,
-                Refusal::Forbidden(_) | Refusal::EmailUnverified => StatusCode::FORBIDDEN,
+                Refusal::Forbidden(_) | Refusal::EmailUnverified | Refusal::UserInactive => {
+                    StatusCode::FORBIDDEN
+                }
                 Refusal::Unauthenticated(_) | Refusal::InvalidCredentials => {
                     StatusCode::UNAUTHORIZED
                 }
@@ -77,6 +79,7 @@ impl ApiError {
                 Refusal::Conflict(_) | Refusal::Contended(_) => ("conflict", "Conflict"),
                 Refusal::Forbidden(_) => ("forbidden", "Not allowed"),
                 Refusal::EmailUnverified => ("email-unverified", "The e-mail is not verified"),
+                Refusal::UserInactive => ("user-inactive", "The user is deactivated"),
                 Refusal::Unauthenticated(_) => ("unauthorized", "Authentication required"),
                 Refusal::InvalidCredentials => ("invalid-credentials", "Invalid credentials"),
                 Refusal::Unprocessable(_) => ("unprocessable", "The request cannot be carried out"),

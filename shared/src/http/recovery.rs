@@ -145,8 +145,8 @@ async fn new_verification(
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "PasswordReset")]
-struct ResetBody {
-    email: String,
+pub(super) struct ResetBody {
+    pub(super) email: String,
 }
 
 async fn password_reset(
@@ -165,9 +165,9 @@ async fn password_reset(
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "PasswordResetConfirm")]
-struct ResetConfirmBody {
-    token: String,
-    password: String,
+pub(super) struct ResetConfirmBody {
+    pub(super) token: String,
+    pub(super) password: String,
 }
 
 async fn password_reset_confirm(
@@ -181,9 +181,9 @@ async fn password_reset_confirm(
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "PasswordChange")]
-struct PasswordChangeBody {
-    current_password: String,
-    new_password: String,
+pub(super) struct PasswordChangeBody {
+    pub(super) current_password: String,
+    pub(super) new_password: String,
 }
 
 async fn change_password(

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 
 use crate::app::App;
 use crate::catalogue::{Service, spelling};
-use crate::domain::records::{AccountRecord, InvitationRecord, ProfileRecord, ResetRequestRecord};
+use crate::domain::records::{
+    AccountRecord, InvitationRecord, ProfileRecord, ResetRequestRecord, RunResetRequestRecord,
+};
 use crate::mail::Email;
 
 /// Escapes text for HTML.
@@ -183,6 +185,46 @@ pub fn reset_email(app: &App, request: &ResetRequestRecord, secret: &str) -> Ema
     Email {
         to: request.email.to_string(),
         subject: "Reset your Tenantry password".into(),
+        text,
+        html,
+    }
+}
+
+/// The reset e-mail of a run user: the profile's application, not Tenantry, is what they know.
+pub fn run_reset_email(app: &App, request: &RunResetRequestRecord, secret: &str) -> Email {
+    let profile = one_line(&request.profile_name);
+    let link = format!(
+        "{}/run/{}/password-reset#token={secret}",
+        app.config.app_url, request.pid
+    );
+    let api = format!(
+        "{}/v1/profiles/{}/run/password-reset/confirm",
+        app.config.app_url, request.pid
+    );
+    let text = format!(
+        "Someone asked to reset the password of your account on {profile}.\n\n\
+         Choose a new password: {link}\n\n\
+         Or through the API: POST {api} with the body \
+         {{\"token\": \"{secret}\", \"password\": \"<new password>\"}}\n\n\
+         The link works once, until {}. Every session of your account ends when the password \
+         changes. If you did not ask for this, ignore this e-mail.\n",
+        when(request.expires_at)
+    );
+    let html = format!(
+        "<p>Someone asked to reset the password of your account on {}.</p>\
+         <p><a href=\"{}\">Choose a new password</a></p>\
+         <p>Or through the API: <code>POST {}</code> with the body \
+         <code>{{\"token\": \"{secret}\", \"password\": \"&lt;new password&gt;\"}}</code></p>\
+         <p>The link works once, until {}. Every session of your account ends when the \
+         password changes. If you did not ask for this, ignore this e-mail.</p>",
+        html_escape(&profile),
+        html_escape(&link),
+        html_escape(&api),
+        when(request.expires_at)
+    );
+    Email {
+        to: request.email.to_string(),
+        subject: format!("Reset your password for {profile}"),
         text,
         html,
     }

@@ -6,7 +6,8 @@
 //! - an invitation accepted: a note to the profile's owner (only to a verified e-mail);
 //! - an account signed up or asking for a new verification link (a new `verify_version`): the
 //!   verification e-mail, its link secret prepared like an invitation's;
-//! - a password-reset request inserted: the reset e-mail, its link prepared the same way;
+//! - a password-reset request inserted (of an account, or of a profile's run user): the reset
+//!   e-mail, its link prepared the same way;
 //! - an API token removed by TTL after it expired: its profile's `tokens` gauge falls (the one
 //!   gauge change no request makes);
 //! - a profile's use of a service crossing 80 %, 90 % or 100 % of its limit: an alert to the
@@ -24,17 +25,17 @@ pub mod emails;
 use uuid::Uuid;
 
 use self::emails::{
-    accepted_email, invitation_email, reset_email, usage_email, verification_email,
+    accepted_email, invitation_email, reset_email, run_reset_email, usage_email, verification_email,
 };
 use crate::app::App;
 use crate::catalogue::{Metering, Service};
 use crate::domain::records::{
     AccountRecord, InvitationRecord, InvitationStatus, ProfileRecord, ResetRequestRecord,
-    TokenRecord, UsageRecord,
+    RunResetRequestRecord, TokenRecord, UsageRecord,
 };
 use crate::domain::tx::Tx;
 use crate::domain::usage;
-use crate::domain::{recovery, team, verification};
+use crate::domain::{recovery, run_users, team, verification};
 use crate::keys;
 use crate::mail::{Email, Mailer};
 use crate::refusal::Refusal;
@@ -76,6 +77,8 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, event: &StreamEvent) -> anyh
         account_changed(app, mailer, event).await
     } else if keys::is_reset_request(key) {
         reset_requested(app, mailer, event).await
+    } else if keys::is_run_reset_request(key) {
+        run_reset_requested(app, mailer, event).await
     } else if key.sk.starts_with(keys::INVITE_PREFIX) {
         invitation_changed(app, mailer, event).await
     } else if keys::is_profile(key) {
@@ -192,6 +195,31 @@ async fn reset_requested(
     if let Err(error) = mailer.send(&email).await {
         recovery::unprepare_link(app, &request, &secret, keys::notification_marker(&event.id))
             .await?;
+        return Err(error.into());
+    }
+    Ok(())
+}
+
+/// A run user asked for a password reset: its e-mail, with a link prepared for it.
+async fn run_reset_requested(
+    app: &App,
+    mailer: &dyn Mailer,
+    event: &StreamEvent,
+) -> anyhow::Result<()> {
+    if event.change.old.is_some() {
+        return Ok(());
+    }
+    let Some(request) = parse::<RunResetRequestRecord>(&event.change.new)? else {
+        return Ok(());
+    };
+    let Some(secret) = run_users::reset::prepare_link(app, &request, marker(app, event)?).await?
+    else {
+        return Ok(());
+    };
+    let email = run_reset_email(app, &request, &secret);
+    if let Err(error) = mailer.send(&email).await {
+        let marker = keys::notification_marker(&event.id);
+        run_users::reset::unprepare_link(app, &request, &secret, marker).await?;
         return Err(error.into());
     }
     Ok(())

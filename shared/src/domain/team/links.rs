@@ -6,11 +6,11 @@ use crate::catalogue::spelling;
 use crate::domain::records::{
     InvitationRecord, InvitationStatus, InvitationTokenRecord, TokenRecord,
 };
-use crate::domain::tx::{self, Tx};
+use crate::domain::tx;
 use crate::keys;
-use crate::refusal::{Decided, Refusal};
-use crate::secrets::{self, SecretKind};
-use crate::store::{Condition, Key, Update, Write};
+use crate::refusal::Decided;
+use crate::secrets::SecretKind;
+use crate::store::{Condition, Key, Write};
 
 /// What the notifications handler needs to e-mail an invitation: a fresh link secret, stored
 /// (hashed) with the invitation's current version in the same transaction as the sent-marker
@@ -21,8 +21,6 @@ pub async fn prepare_link(
     invitation: &InvitationRecord,
     marker: Write,
 ) -> Decided<Option<String>> {
-    let secret = secrets::generate(SecretKind::Invitation).map_err(|_| Refusal::Internal)?;
-    let digest = secrets::digest(&secret);
     let link = InvitationTokenRecord {
         pid: invitation.pid,
         iid: invitation.iid,
@@ -30,25 +28,22 @@ pub async fn prepare_link(
         expires_at: invitation.expires_at,
         ttl: invitation.expires_at.timestamp(),
     };
-    let mut tx = Tx::new();
-    tx.add(marker)
-        .add(Write::put_new(keys::to_item(
-            &keys::token(&digest),
-            &TokenRecord::Invitation(link),
-        )?))
-        .add(Write::Update {
-            key: keys::invitation(invitation.pid, invitation.iid),
-            update: Update::new().set("token_hash", digest),
-            condition: Some(Condition::All(vec![
-                Condition::Equals("status".into(), spelling(&InvitationStatus::Pending).into()),
-                Condition::Equals("version".into(), invitation.version.into()),
-            ])),
-        });
-    match tx.commit(app.table.as_ref()).await {
-        Ok(()) => Ok(Some(secret)),
-        Err(Refusal::Contended(_)) => Ok(None),
-        Err(refusal) => Err(refusal),
-    }
+    let condition = Condition::All(vec![
+        Condition::Equals("status".into(), spelling(&InvitationStatus::Pending).into()),
+        Condition::Equals("version".into(), invitation.version.into()),
+    ]);
+    tx::prepare_link(
+        app.table.as_ref(),
+        marker,
+        SecretKind::Invitation,
+        &TokenRecord::Invitation(link),
+        (
+            keys::invitation(invitation.pid, invitation.iid),
+            "token_hash",
+            condition,
+        ),
+    )
+    .await
 }
 
 /// Undoes [`prepare_link`] when the e-mail could not be sent, so a retry prepares it again.

@@ -20,6 +20,15 @@ pub(super) fn error_statuses(route: &Route) -> Vec<StatusCode> {
     match route.access {
         Access::Anyone => {}
         Access::Session => errors.extend([StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN]),
+        // The profile must exist; each request counts one `api_requests` use.
+        Access::Application => {
+            errors.extend([StatusCode::NOT_FOUND, StatusCode::TOO_MANY_REQUESTS]);
+        }
+        Access::RunUser => errors.extend([
+            StatusCode::UNAUTHORIZED,
+            StatusCode::FORBIDDEN,
+            StatusCode::TOO_MANY_REQUESTS,
+        ]),
         Access::Profile(_, _, metering) => {
             errors.extend([
                 StatusCode::UNAUTHORIZED,

@@ -268,6 +268,12 @@ fn build(routes: &[Route]) -> (Value, Vec<String>) {
                     "description": "An API token of the profile in the path, from \
                                     `POST /v1/profiles/{pid}/tokens`, capped by its permission.",
                 },
+                "runUserSession": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A run user's session token, from \
+                                    `POST /v1/profiles/{pid}/run/login`.",
+                },
             },
         },
     });
@@ -368,8 +374,9 @@ fn operation(
     operation.insert("responses".into(), responses.into());
 
     let security = match route.access {
-        Access::Anyone => json!([]),
+        Access::Anyone | Access::Application => json!([]),
         Access::Session => json!([{ "session": [] }]),
+        Access::RunUser => json!([{ "runUserSession": [] }]),
         Access::Profile(..) => json!([{ "session": [] }, { "apiToken": [] }]),
     };
     operation.insert("security".into(), security);

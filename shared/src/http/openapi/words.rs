@@ -34,6 +34,13 @@ pub(super) fn access_text(access: Access) -> String {
     match access {
         Access::Anyone => "Open to anyone: no token needed.".into(),
         Access::Session => "Needs a login session (API tokens get 403).".into(),
+        Access::Application => "Open to anyone, on an existing profile (else 404); counts one \
+                                `api_requests` use of the profile."
+            .into(),
+        Access::RunUser => "Needs a run user's session (from the profile's run-user login); \
+                            counts one `api_requests` use of its profile. Team sessions and API \
+                            tokens get 403."
+            .into(),
         Access::Profile(role, area, metering) => {
             let tokens = match area {
                 Area::Governance => "API tokens need the `full` permission here",

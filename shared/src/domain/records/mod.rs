@@ -1,5 +1,8 @@
 //! What is stored, item by item (see `keys` for where).
 
+mod run_users;
+pub use run_users::*;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -179,6 +182,11 @@ pub enum TokenRecord {
     Verification(VerificationTokenRecord),
     /// The secret of a password-reset link: which account, which request.
     Reset(ResetTokenRecord),
+    /// A run user's session: one profile, one user, and the user's `session_version` it was
+    /// opened under (raising that version ends every session at once).
+    RunSession(RunSessionRecord),
+    /// The secret of a run user's password-reset link.
+    RunReset(RunResetTokenRecord),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -278,6 +286,8 @@ impl TokenRecord {
             TokenRecord::Invitation(link) => Some(link.expires_at),
             TokenRecord::Verification(link) => Some(link.expires_at),
             TokenRecord::Reset(link) => Some(link.expires_at),
+            TokenRecord::RunSession(session) => Some(session.expires_at),
+            TokenRecord::RunReset(link) => Some(link.expires_at),
         }
     }
 }

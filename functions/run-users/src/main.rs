@@ -1,0 +1,7 @@
+//! The `run-users` Lambda function: run users' sign-up, login, self-service and password reset,
+//! and their management by the profile's team.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve("run-users").await
+}
