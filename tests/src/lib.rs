@@ -7,5 +7,6 @@ pub mod adapters;
 pub mod api;
 pub mod fixtures;
 pub mod mailbox;
+pub mod post;
 pub mod streams;
 pub mod world;

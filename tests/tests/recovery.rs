@@ -12,6 +12,7 @@ use shared::notify::StreamEvent;
 use shared::store::{Change, Item, Key};
 use tenantry_tests::api::{Api, PASSWORD, Reply};
 use tenantry_tests::mailbox::{reset_secret, verification_secret};
+use tenantry_tests::post::Post;
 use tenantry_tests::world::{person, profile, token};
 
 tenantry_tests::on_both_adapters!(
@@ -26,84 +27,6 @@ tenantry_tests::on_both_adapters!(
     account_deletion_removes_everything_and_frees_the_email,
     bad_input_writes_nothing,
 );
-
-/// What the handler sent.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Email>>);
-
-#[async_trait::async_trait]
-impl Mailer for Recorder {
-    async fn send(&self, email: &Email) -> Result<String, MailError> {
-        self.0.lock().expect("lock").push(email.clone());
-        Ok(uuid::Uuid::now_v7().to_string())
-    }
-}
-
-/// The notifications path, fed with the table's changes since the last delivery.
-struct Post {
-    mailer: Arc<Recorder>,
-    seen: Mutex<Vec<Item>>,
-    seq: Mutex<u64>,
-}
-
-impl Post {
-    async fn new(api: &Api) -> Post {
-        Post {
-            mailer: Arc::default(),
-            seen: Mutex::new(api.snapshot().await),
-            seq: Mutex::new(0),
-        }
-    }
-
-    async fn deliver(&self, api: &Api) {
-        let now = api.snapshot().await;
-        let before = self.seen.lock().expect("lock").clone();
-        let find = |items: &[Item], key: &Key| {
-            items
-                .iter()
-                .find(|i| Key::of(i).as_ref() == Some(key))
-                .cloned()
-        };
-        let mut keys: Vec<Key> = before
-            .iter()
-            .chain(now.iter())
-            .filter_map(Key::of)
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let mut events = Vec::new();
-        for key in keys {
-            let (old, new) = (find(&before, &key), find(&now, &key));
-            if old != new {
-                let mut seq = self.seq.lock().expect("lock");
-                *seq += 1;
-                events.push(StreamEvent {
-                    id: format!("test-{}-{}", uuid::Uuid::now_v7(), *seq),
-                    change: Change {
-                        key,
-                        old,
-                        new,
-                        expired: false,
-                    },
-                });
-            }
-        }
-        let failed = shared::notify::handle_batch(&api.app, self.mailer.as_ref(), events).await;
-        assert!(failed.is_empty(), "failed records: {failed:?}");
-        *self.seen.lock().expect("lock") = api.snapshot().await;
-    }
-
-    fn to(&self, email: &str) -> Vec<Email> {
-        self.mailer
-            .0
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|e| e.to == email)
-            .cloned()
-            .collect()
-    }
-}
 
 fn unique(label: &str) -> String {
     format!("{label}-{}@example.com", uuid::Uuid::now_v7().simple())
