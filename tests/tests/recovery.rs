@@ -3,13 +3,9 @@
 //! the changes made since the last one (read off the table, the shape a stream carries) and
 //! records what it sends.
 
-use std::sync::{Arc, Mutex};
-
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::mail::{Email, MailError, Mailer};
-use shared::notify::StreamEvent;
-use shared::store::{Change, Item, Key};
+use shared::store::Item;
 use tenantry_tests::api::{Api, PASSWORD, Reply};
 use tenantry_tests::mailbox::{reset_secret, verification_secret};
 use tenantry_tests::post::Post;
