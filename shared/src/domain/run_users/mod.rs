@@ -16,6 +16,7 @@
 pub mod fields;
 pub mod index;
 pub mod list;
+pub mod reader;
 pub mod reset;
 pub mod sessions;
 pub mod signup;
