@@ -11,3 +11,11 @@ pub async fn serve(function: &'static str) -> Result<(), lambda_http::Error> {
     let app = App::for_lambda().await?;
     lambda_http::run(http::router(app, Some(function))).await
 }
+
+/// The same for a function whose answers stream (its Function URL runs in `RESPONSE_STREAM`
+/// mode): each chunk of the body is sent to the client as it is produced.
+pub async fn serve_streaming(function: &'static str) -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let app = App::for_lambda().await?;
+    lambda_http::run_with_streaming_response(http::router(app, Some(function))).await
+}

@@ -89,7 +89,17 @@ fn check(template_yaml: &str, routes: &[RouteRef<'_>]) -> Vec<String> {
             ));
         }
         let props = res.get("Properties");
-        let url_served = props.and_then(|p| p.get("FunctionUrlConfig")).is_some();
+        let url = props.and_then(|p| p.get("FunctionUrlConfig"));
+        let url_served = url.is_some();
+        if let Some(url) = url {
+            // A URL exists only to stream, and the router checks the bearer token itself.
+            let field = |name: &str| url.get(name).and_then(Value::as_str).unwrap_or("");
+            if field("InvokeMode") != "RESPONSE_STREAM" || field("AuthType") != "NONE" {
+                problems.push(format!(
+                    "{logical_id}: its Function URL must be InvokeMode RESPONSE_STREAM, AuthType NONE"
+                ));
+            }
+        }
         functions.insert(binary.to_string(), url_served);
 
         let events = props
@@ -290,6 +300,14 @@ fn sample_routes() -> Vec<RouteRef<'static>> {
 #[test]
 fn check_accepts_a_matching_template() {
     assert_eq!(check(SAMPLE, &sample_routes()), Vec::<String>::new());
+}
+
+#[test]
+fn check_reports_a_function_url_that_does_not_stream() {
+    let buffered = SAMPLE.replace("InvokeMode: RESPONSE_STREAM", "InvokeMode: BUFFERED");
+    let problems = check(&buffered, &sample_routes());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("RESPONSE_STREAM"), "{problems:?}");
 }
 
 #[test]

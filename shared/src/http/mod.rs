@@ -4,6 +4,7 @@
 //! document (`openapi`) is generated from: each route carries its [`Doc`].
 
 pub mod accounts;
+pub mod export;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
@@ -62,6 +63,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(team::routes());
     routes.extend(run::routes());
     routes.extend(run_users::routes());
+    routes.extend(export::routes());
     routes.extend(local_routes());
     routes
 }

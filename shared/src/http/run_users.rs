@@ -223,7 +223,7 @@ async fn save_settings(
 
 /// The list's query: `q`, `active`, `order`, `limit`, `cursor` and `tag.KEY=VALUE`; anything
 /// else is refused, naming it.
-fn list_query(pairs: Vec<(String, String)>) -> Result<ListQuery, Refusal> {
+pub(super) fn list_query(pairs: Vec<(String, String)>) -> Result<ListQuery, Refusal> {
     let mut query = ListQuery::default();
     for (name, value) in pairs {
         match name.as_str() {

@@ -42,13 +42,21 @@ pub fn short_text(field: &str, value: &str, max: usize) -> Decided<Option<String
 
 /// Refuses text longer than `max` characters or holding control or format characters.
 fn plain(field: &str, value: &str, max: usize) -> Decided<()> {
+    plain_but(field, value, max, &[])
+}
+
+/// [`plain`], but for the control characters in `allowed`.
+fn plain_but(field: &str, value: &str, max: usize, allowed: &[char]) -> Decided<()> {
     if value.chars().count() > max {
         return Err(Refusal::invalid(
             field,
             format!("at most {max} characters are allowed"),
         ));
     }
-    if value.chars().any(|c| c.is_control() || is_format(c)) {
+    if value
+        .chars()
+        .any(|c| (c.is_control() && !allowed.contains(&c)) || is_format(c))
+    {
         return Err(Refusal::invalid(
             field,
             "control and invisible format characters are not allowed",
@@ -95,13 +103,14 @@ fn tag_key(field: &str, key: &str) -> Decided<String> {
     Ok(key.to_owned())
 }
 
-/// A tag value: 1 to 256 characters, trimmed, no control or format characters.
+/// A tag value: 1 to 256 characters, trimmed, free text (line breaks and tabs included) but no
+/// other control or any format character.
 fn tag_value(field: &str, value: &str) -> Decided<String> {
     let value = value.trim();
     if value.is_empty() {
         return Err(Refusal::invalid(field, "must not be empty"));
     }
-    plain(field, value, MAX_TAG_VALUE_CHARS)?;
+    plain_but(field, value, MAX_TAG_VALUE_CHARS, &['\n', '\r', '\t'])?;
     Ok(value.to_owned())
 }
 

@@ -8,11 +8,13 @@
 //! - [`signup`]: the profile's sign-up settings and the public sign-up;
 //! - [`sessions`]: login, the run user's own changes, logout;
 //! - [`reset`]: password reset through an e-mailed link;
-//! - [`list`]: the filtered, paged list.
+//! - [`list`]: the filtered, paged list, read by [`reader`];
+//! - [`export`]: the CSV export, read by the same reader.
 //!
 //! Sessions end at once: every session carries the user's `session_version`, and a new
 //! password or a deactivation raises it (the session check reads the user anyway).
 
+pub mod export;
 pub mod fields;
 pub mod index;
 pub mod list;

@@ -216,6 +216,20 @@ impl Reader {
             .collect()
     }
 
+    /// The same reader, resuming after `positions` (see [`Reader::positions_after`]).
+    pub fn starting_at(mut self, positions: &[Option<String>]) -> Reader {
+        for (i, stream) in self.streams.iter_mut().enumerate() {
+            stream.after = positions.get(i).cloned().flatten();
+        }
+        self
+    }
+
+    /// Whether this reader reads the users themselves (creation order), so a position is a
+    /// user id, whether or not that user still exists.
+    pub fn resumes_by_id(&self) -> bool {
+        matches!(self.streams.as_slice(), [stream] if stream.kind == Kind::Users)
+    }
+
     /// Whether every stream is read to its end.
     pub fn exhausted(&self) -> bool {
         self.streams

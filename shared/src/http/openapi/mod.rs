@@ -48,6 +48,8 @@ pub struct Doc {
     /// Error statuses particular to this route; the ones that follow from its access, path
     /// parameters, body and query are added by the generator.
     pub errors: Vec<StatusCode>,
+    /// The media type of the success body (`application/json` unless the route says otherwise).
+    pub media: &'static str,
 }
 
 /// One query parameter.
@@ -70,7 +72,14 @@ impl Doc {
             request: None,
             success: (StatusCode::OK, Some(answer)),
             errors: Vec::new(),
+            media: "application/json",
         }
+    }
+
+    /// Answers with a body of this media type (e.g. `text/csv; charset=utf-8`).
+    pub fn media(mut self, media: &'static str) -> Self {
+        self.media = media;
+        self
     }
 
     /// Answers `status` (201, 202, …) instead of 200.
@@ -359,7 +368,7 @@ fn operation(
     if let Some(body) = body {
         success.insert(
             "content".into(),
-            json!({ "application/json": { "schema": body(answers) } }),
+            json!({ doc.media: { "schema": body(answers) } }),
         );
     }
     responses.insert(status.as_u16().to_string(), success.into());

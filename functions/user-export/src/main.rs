@@ -1,0 +1,7 @@
+//! The `user-export` Lambda function: the streamed CSV export of a profile's run users, behind
+//! its own Function URL in `RESPONSE_STREAM` mode.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve_streaming("user-export").await
+}
