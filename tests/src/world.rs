@@ -1,13 +1,16 @@
 //! A small multi-tenant world, built straight through the domain (no password hashing per
-//! account), so a test can afford a fresh one per case: tenant A (owner, admin, member of
-//! profile `pid`, tokens of every kind on it) and tenant B (the same on `other_pid`).
+//! account or run user), so a test can afford a fresh one per case: tenant A (owner, admin,
+//! member of profile `pid`, tokens of every kind on it, run users of its application) and
+//! tenant B (the same on `other_pid`).
 
 use std::sync::OnceLock;
 
 use shared::domain::Role;
 use shared::domain::access::{Principal, ProfileCaller};
-use shared::domain::records::InvitationRecord;
-use shared::domain::records::Permission;
+use shared::domain::records::{
+    InvitationRecord, Permission, RunSessionRecord, SignupSettings, TokenRecord,
+};
+use shared::domain::run_users::{self, NewRunUser};
 use shared::domain::tokens;
 use shared::domain::{accounts, credentials, membership};
 use shared::email::Email;
@@ -54,6 +57,30 @@ pub struct World {
     pub other_read: String,
     /// The principals of issue 9's review, beside the first fifteen.
     pub more: MorePrincipals,
+    /// Run users of `pid` and `other_pid`.
+    pub run: RunPrincipals,
+}
+
+/// A run user of a profile's application, with a session; its password is [`PASSWORD`].
+#[derive(Clone, Debug)]
+pub struct RunPerson {
+    pub uid: Uuid,
+    pub email: String,
+    pub session: String,
+}
+
+/// The run users of the world. `pid` has sign-up open (so a sign-up succeeds); `other_pid`
+/// keeps it closed, as every profile starts.
+#[derive(Clone, Debug)]
+pub struct RunPrincipals {
+    /// A run user of `pid`: the `run_user` principal (its session), whose e-mail and password
+    /// log in on `pid`.
+    pub user: RunPerson,
+    /// Another run user of `pid`, the one `{uid}` names (so editing, deleting or setting the
+    /// password of `{uid}` never ends the `run_user` principal's session).
+    pub target_uid: Uuid,
+    /// A run user of `other_pid`: the `other_run_user` principal.
+    pub other_user: RunPerson,
 }
 
 /// Principals that test what a role, a removal, a logout or an invitation link may reach.
@@ -83,7 +110,7 @@ pub struct MorePrincipals {
 }
 
 /// The principals of the authorization matrix, in its column order.
-pub const PRINCIPALS: [&str; 30] = [
+pub const PRINCIPALS: [&str; 32] = [
     "anonymous",
     "other_owner",
     "other_admin",
@@ -114,6 +141,8 @@ pub const PRINCIPALS: [&str; 30] = [
     "expired_link",
     "revoked_link",
     "owner_exhausted",
+    "run_user",
+    "other_run_user",
 ];
 
 async fn password_hash() -> String {
@@ -283,6 +312,7 @@ impl World {
         let (_, other_write) = token(api, other_pid, &other_owner, Permission::Write).await;
         let (_, other_read) = token(api, other_pid, &other_owner, Permission::Read).await;
         let more = MorePrincipals::build(api, &owner, &admin, &member, pid, spare_pid, iid).await;
+        let run = RunPrincipals::build(api, pid, other_pid).await;
         World {
             owner,
             admin,
@@ -306,6 +336,7 @@ impl World {
             other_write,
             other_read,
             more,
+            run,
         }
     }
 
@@ -337,6 +368,8 @@ impl World {
             "other_own_pid" => self.other_owner.session.clone(),
             "invitee" => self.invitee.session.clone(),
             "owner_exhausted" => self.owner.session.clone(),
+            "run_user" => self.run.user.session.clone(),
+            "other_run_user" => self.run.other_user.session.clone(),
             // Links travel in the body, never as a bearer token.
             "link" | "stale_link" | "other_link" | "expired_link" | "revoked_link" => return None,
             other => panic!("unknown principal {other}"),
@@ -356,8 +389,8 @@ impl World {
     }
 
     /// The ids a principal's request names: tenant A's, except where the principal aims
-    /// elsewhere (another tenant's own profile with A's ids under it; an expired or revoked
-    /// invitation for its link).
+    /// elsewhere (another tenant's own profile with A's ids under it, `{uid}` included; an
+    /// expired or revoked invitation for its link).
     pub fn path_for(&self, principal: &str, template: &str) -> String {
         let pid = if principal == "other_own_pid" {
             self.other_pid
@@ -374,10 +407,12 @@ impl World {
             .replace("{tid}", &self.victim_tid.to_string())
             .replace("{aid}", &self.member.aid.to_string())
             .replace("{iid}", &iid.to_string())
+            .replace("{uid}", &self.run.target_uid.to_string())
     }
 
     /// Readies the world for a principal before its request: `owner_exhausted` finds the
-    /// month's `api_requests` of `pid` used up (management routes must not care).
+    /// month's `api_requests` of `pid` used up (management routes must not care; application
+    /// routes refuse, 429).
     pub async fn prepare_for(&self, api: &Api, principal: &str) {
         if principal == "owner_exhausted" {
             let profile = shared::domain::profiles::get(&api.app, self.pid)
@@ -544,6 +579,91 @@ impl MorePrincipals {
             expired_link,
             revoked_iid,
             revoked_link,
+        }
+    }
+}
+
+/// A run user of profile `pid` with [`PASSWORD`], and, when `with_session`, a session. Created
+/// through the domain without a password (no hash), then given the world's one hash of
+/// [`PASSWORD`]; the session's token item is written as a login would write it (a login
+/// verifies the password: one argon2 run per user and world).
+async fn run_person(api: &Api, pid: Uuid, label: &str, with_session: bool) -> RunPerson {
+    let profile = shared::domain::profiles::get(&api.app, pid)
+        .await
+        .expect("profile");
+    let user = run_users::create(
+        &api.app,
+        &profile,
+        NewRunUser {
+            email: unique_email(label),
+            name: label.to_owned(),
+            ..NewRunUser::default()
+        },
+    )
+    .await
+    .expect("create a run user");
+    api.app
+        .table
+        .update(
+            &keys::run_user(pid, user.uid),
+            shared::store::Update::new().set("password_hash", password_hash().await),
+            Some(shared::store::Condition::Exists),
+        )
+        .await
+        .expect("a password");
+    let mut session = String::new();
+    if with_session {
+        session = shared::secrets::generate(shared::secrets::SecretKind::RunUser).expect("secret");
+        let now = api.app.now();
+        let expires_at = now + chrono::Duration::days(1);
+        let record = TokenRecord::RunSession(RunSessionRecord {
+            pid,
+            uid: user.uid,
+            version: user.session_version,
+            created_at: now,
+            expires_at,
+            ttl: expires_at.timestamp(),
+        });
+        let item = keys::to_item(&keys::token(&shared::secrets::digest(&session)), &record)
+            .expect("a session item");
+        api.app
+            .table
+            .put(item, Some(shared::store::Condition::NotExists))
+            .await
+            .expect("a run-user session");
+    }
+    RunPerson {
+        uid: user.uid,
+        email: user.email.to_string(),
+        session,
+    }
+}
+
+impl RunPrincipals {
+    async fn build(api: &Api, pid: Uuid, other_pid: Uuid) -> RunPrincipals {
+        shared::domain::run_users::signup::save_settings(
+            &api.app,
+            pid,
+            SignupSettings {
+                signup_enabled: true,
+                fields: Vec::new(),
+            },
+        )
+        .await
+        .expect("open sign-up");
+        // The two of `pid` one after the other: each creation writes the profile's gauge, and
+        // two transactions on one item at once may both be refused.
+        let ((user, target), other_user) = tokio::join!(
+            async {
+                let user = run_person(api, pid, "run-user", true).await;
+                (user, run_person(api, pid, "run-target", false).await)
+            },
+            run_person(api, other_pid, "other-run-user", true),
+        );
+        RunPrincipals {
+            user,
+            target_uid: target.uid,
+            other_user,
         }
     }
 }

@@ -125,7 +125,70 @@ fn body(
         ("POST", "/v1/profiles/{pid}/tokens") => Some(json!({
             "name": "ci", "permission": "read", "expires_in": "1 day", "password": PASSWORD,
         })),
+        // Run users: the application's open side (sign-up is open on A's profile, closed on B's).
+        ("POST", "/v1/profiles/{pid}/run/signup") => Some(json!({
+            "email": format!("signup-{}@example.com", uuid::Uuid::now_v7().simple()),
+            "name": "Signed Up",
+            "password": PASSWORD,
+        })),
+        ("POST", "/v1/profiles/{pid}/run/login") => {
+            Some(json!({"email": world.run.user.email, "password": PASSWORD}))
+        }
+        ("POST", "/v1/profiles/{pid}/run/password-reset") => {
+            Some(json!({"email": world.run.user.email}))
+        }
+        ("POST", "/v1/profiles/{pid}/run/password-reset/confirm") => {
+            Some(json!({"token": "tnyw_not-a-link", "password": PASSWORD}))
+        }
+        // A run user about itself.
+        ("PATCH", "/v1/run/me") => Some(json!({"name": "Renamed"})),
+        ("PUT", "/v1/run/me/password") => Some(json!({
+            "current_password": PASSWORD, "new_password": "another password, long enough",
+        })),
+        // The team's management of run users.
+        ("PUT", "/v1/profiles/{pid}/run/settings") => {
+            Some(json!({"signup_enabled": true, "fields": []}))
+        }
+        ("POST", "/v1/profiles/{pid}/run/users") => Some(json!({
+            "email": format!("run-{}@example.com", uuid::Uuid::now_v7().simple()),
+            "name": "Created",
+        })),
+        ("PATCH", "/v1/profiles/{pid}/run/users/{uid}") => Some(json!({"name": "Renamed"})),
+        ("PUT", "/v1/profiles/{pid}/run/users/{uid}/password") => {
+            Some(json!({"password": "another password, long enough"}))
+        }
         _ => None,
+    }
+}
+
+/// Whether `principal`'s case on a route of `access` must leave tenant A exactly as it was.
+///
+/// Strangers to tenant A's profile (another tenant's principals, its run user included, a
+/// removed member, an invitee, the owner's token of another profile) change nothing of A on
+/// the routes that are not open: on a route of A's profile (404 before anything is read but
+/// the caller's membership, so not even A's `api_requests` count) and on a run user's own
+/// routes (`/v1/run/*`, 403 or 401 for anyone of a team; B's run user changes only itself).
+/// On a route of A's profile, A's own run user is a stranger too (404, as to anyone outside
+/// the team).
+///
+/// Not checked: the open routes. `Anyone` routes act on no profile of the path, and the open
+/// application routes (`Application`: sign-up settings, sign-up, login, password reset of A's
+/// run users) act on A's profile for anyone by design: each request counts one of A's
+/// `api_requests` (its `USAGE#` item), a sign-up adds a run user, a login records
+/// `last_login`, a reset request adds its request and rate items. Tolerating exactly those
+/// writes would restate each handler here; what they write is their own tests' business. Nor
+/// session routes, as before: they act on the caller's own account, not on a profile named in
+/// the path.
+fn must_leave_a_unchanged(access: Access, principal: &str) -> bool {
+    let stranger = principal.starts_with("other_")
+        || matches!(
+            principal,
+            "removed" | "removed_token" | "invitee" | "owner_elsewhere"
+        );
+    match access {
+        Access::Profile(..) => stranger || principal == "run_user",
+        Access::RunUser => stranger,
+        Access::Anyone | Access::Application | Access::Session => false,
     }
 }
 
@@ -134,7 +197,7 @@ async fn run_case(
     api: &Api,
     world: &World,
     row: &Row,
-    profile_route: bool,
+    access: Access,
     principal: &str,
     expected: u16,
 ) -> Vec<String> {
@@ -143,14 +206,7 @@ async fn run_case(
     if template.ends_with("/statistics") && template.contains("{pid}") {
         path.push_str("?start=2026-01-01&end=2026-01-31&periodicity=day");
     }
-    // Strangers to tenant A's profile: another tenant, a removed member, an invitee, the owner's
-    // token of another profile.
-    let stranger = principal.starts_with("other_")
-        || matches!(
-            principal,
-            "removed" | "removed_token" | "invitee" | "owner_elsewhere"
-        );
-    let before = if stranger && profile_route {
+    let before = if must_leave_a_unchanged(access, principal) {
         Some(world.tenant_a(api).await)
     } else {
         None
@@ -185,27 +241,46 @@ async fn run_case(
     failures
 }
 
+/// Rows whose successful cases only add something of their own to the world, which no other
+/// case of the row looks at: a new account or run user (each under a unique e-mail), a new
+/// session, a reset request (past the hourly limit per e-mail still 202, nothing sent). Their
+/// cases share the row's one world as refusals and reads do, instead of a world each.
+fn adds_only(method: &str, path: &str) -> bool {
+    method == "POST"
+        && matches!(
+            path,
+            "/v1/accounts"
+                | "/v1/login"
+                | "/v1/password-reset"
+                | "/v1/profiles/{pid}/run/signup"
+                | "/v1/profiles/{pid}/run/login"
+                | "/v1/profiles/{pid}/run/password-reset"
+        )
+}
+
 /// Every cell of the matrix. A case that may change the world (a write expected to succeed, or
-/// a principal that needs the world prepared) gets a fresh world of its own; the cases that must
-/// not change it (refusals, which write nothing, and reads) share one world per row and run one
-/// after another on it, so each still sees the world as built.
+/// a principal that needs the world prepared) gets a fresh world of its own; the cases that
+/// change nothing another case looks at (refusals, reads, the rows of [`adds_only`]) share one
+/// world per row and run one after another on it, so each still sees the world as built, but
+/// for what does not decide a status: the `api_requests` counted by metered routes, a failed
+/// attempt's throttle count, what an `adds_only` case added.
 async fn every_route_and_principal_gets_the_expected_status(api: Api) {
     let api = Arc::new(api);
-    let access: Vec<(String, String, Access)> = shared::http::route_table()
-        .iter()
-        .map(|r| (r.method.to_owned(), r.path.to_owned(), r.access))
-        .collect();
+    let routes = shared::http::route_table();
     let gate = Arc::new(Semaphore::new(8));
     let mut cases = JoinSet::new();
     for row in matrix() {
+        let access = routes
+            .iter()
+            .find(|route| route.method == row.method && route.path == row.path)
+            .map(|route| route.access)
+            .expect("every row is a route (the_matrix_lists_exactly_the_routes_that_exist)");
+        let shares = adds_only(&row.method, &row.path);
         let row = Arc::new(row);
-        let profile_route = access.iter().any(|(m, p, a)| {
-            *m == row.method && *p == row.path && matches!(a, Access::Profile(..))
-        });
         let mut quiet = Vec::new();
         for (principal, expected) in PRINCIPALS.iter().zip(row.expected.iter().copied()) {
             let reads_or_refused = row.method == "GET" || expected >= 400;
-            if reads_or_refused && *principal != "owner_exhausted" {
+            if (reads_or_refused || shares) && *principal != "owner_exhausted" {
                 quiet.push((*principal, expected));
                 continue;
             }
@@ -216,7 +291,7 @@ async fn every_route_and_principal_gets_the_expected_status(api: Api) {
                 world.prepare_for(&api, principal).await;
                 (
                     1,
-                    run_case(&api, &world, &row, profile_route, principal, expected).await,
+                    run_case(&api, &world, &row, access, principal, expected).await,
                 )
             });
         }
@@ -226,9 +301,7 @@ async fn every_route_and_principal_gets_the_expected_status(api: Api) {
             let world = World::build(&api).await;
             let mut failures = Vec::new();
             for (principal, expected) in &quiet {
-                failures.extend(
-                    run_case(&api, &world, &row, profile_route, principal, *expected).await,
-                );
+                failures.extend(run_case(&api, &world, &row, access, principal, *expected).await);
             }
             (quiet.len(), failures)
         });
@@ -253,8 +326,10 @@ async fn every_route_and_principal_gets_the_expected_status(api: Api) {
     );
 }
 
-/// Deny by default: every route that does not declare `Anyone` refuses an anonymous caller
-/// before its handler runs (walks the route table itself, not the matrix).
+/// Deny by default: every route that does not declare itself open (`Anyone`, or `Application`:
+/// anyone on an existing profile, which reads the profile, so here a 404) refuses an anonymous
+/// caller before its handler runs and before it reads the store (walks the route table itself,
+/// not the matrix).
 #[tokio::test]
 async fn every_route_refuses_anonymous_callers_unless_declared_open() {
     let api = Api::new(tenantry_tests::fixtures::embedded_table().await);
@@ -273,7 +348,7 @@ async fn every_route_refuses_anonymous_callers_unless_declared_open() {
                 Some(json!({})),
             )
             .await;
-        if route.access == Access::Anyone {
+        if matches!(route.access, Access::Anyone | Access::Application) {
             assert_ne!(reply.status, 401, "{} {}", route.method, route.path);
         } else {
             assert_eq!(
