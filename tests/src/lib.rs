@@ -8,5 +8,6 @@ pub mod api;
 pub mod fixtures;
 pub mod mailbox;
 pub mod post;
+pub mod seed;
 pub mod streams;
 pub mod world;
