@@ -112,20 +112,8 @@ impl Api {
 
     /// Sends a request from [`LOCAL_PEER`] (as the local server sees its callers), unless it
     /// already names its peer.
-    pub async fn send(&self, mut request: Request<Body>) -> Reply {
-        if request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .is_none()
-        {
-            request.extensions_mut().insert(ConnectInfo(LOCAL_PEER));
-        }
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("the router always answers");
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.open(request).await;
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response
@@ -142,6 +130,23 @@ impl Api {
             text,
             json,
         }
+    }
+
+    /// Sends a request (from [`LOCAL_PEER`] unless it names its peer) and hands back the response
+    /// as it comes, its body not read yet: for a test that reads a stream, or stops reading.
+    pub async fn open(&self, mut request: Request<Body>) -> http::Response<Body> {
+        if request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_none()
+        {
+            request.extensions_mut().insert(ConnectInfo(LOCAL_PEER));
+        }
+        self.router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router always answers")
     }
 
     /// A POST with a JSON body from the peer `from` (the source address the throttle counts).

@@ -13,6 +13,7 @@ tenantry_tests::on_both_adapters!(
     resume_after_a_user_and_filters,
     who_may_export,
     a_profile_larger_than_a_store_page_is_exported_whole,
+    a_client_that_goes_away_stops_the_reading,
 );
 
 async fn create(api: &Api, owner: &Account, body: Value) -> String {
@@ -323,28 +324,7 @@ async fn a_profile_larger_than_a_store_page_is_exported_whole(api: Api) {
             value: "v".repeat(250),
         })
         .collect();
-    let now = api.app.now();
-    let mut ids = Vec::new();
-    let mut writes = Vec::new();
-    for i in 0..450 {
-        let user = tenantry_tests::seed::run_user(
-            pid,
-            &format!("big{i:03}@example.com"),
-            format!("Big {i:03} {}", "n".repeat(80)),
-            Some("c".repeat(100)),
-            tags.clone(),
-            now,
-        );
-        ids.push(user.uid.to_string());
-        writes.extend(tenantry_tests::seed::run_user_items(&user));
-    }
-    for chunk in writes.chunks(100) {
-        api.app
-            .table
-            .transact(chunk.to_vec())
-            .await
-            .expect("seeding");
-    }
+    let ids = seed_users(&api, &ann, 450, &tags, &format!("Big {}", "n".repeat(80))).await;
     let mut registry = Update::new();
     for tag in &tags {
         registry = registry.set(format!("key:{}", tag.key), true);
@@ -364,4 +344,73 @@ async fn a_profile_larger_than_a_store_page_is_exported_whole(api: Api) {
     assert_eq!(rows.len(), 451);
     let exported: Vec<&str> = rows[1..].iter().map(|row| row[0].as_str()).collect();
     assert_eq!(exported, ids);
+}
+
+/// Writes `n` run users of `owner`'s profile straight into the table (record and e-mail claim,
+/// what an export without filters reads), 100 items per transaction.
+async fn seed_users(api: &Api, owner: &Account, n: usize, tags: &[Tag], name: &str) -> Vec<String> {
+    let pid: uuid::Uuid = owner.pid.parse().expect("a profile id");
+    let now = api.app.now();
+    let mut ids = Vec::new();
+    let mut writes = Vec::new();
+    for i in 0..n {
+        let user = tenantry_tests::seed::run_user(
+            pid,
+            &format!("user{i:05}@example.com"),
+            format!("{name} {i:05}"),
+            Some("c".repeat(100)),
+            tags.to_vec(),
+            now,
+        );
+        ids.push(user.uid.to_string());
+        writes.extend(tenantry_tests::seed::run_user_items(&user));
+    }
+    for chunk in writes.chunks(100) {
+        api.app
+            .table
+            .transact(chunk.to_vec())
+            .await
+            .expect("seeding");
+    }
+    ids
+}
+
+/// The reading runs ahead of the client by a few chunks at most, and stops when the client goes
+/// away: after the first bytes of a 1,500-user export, dropping the body leaves the store alone.
+async fn a_client_that_goes_away_stops_the_reading(api: Api) {
+    let ann = api.account("ann@example.com").await;
+    seed_users(&api, &ann, 1_500, &[], "Gone").await;
+    let request = http::Request::get(format!("/v1/profiles/{}/run/users/export", ann.pid))
+        .header("authorization", format!("Bearer {}", ann.token))
+        .body(axum::body::Body::empty())
+        .expect("a request");
+    let before = api.calls();
+    let response = api.open(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let first = http_body_util::BodyExt::frame(&mut body)
+        .await
+        .expect("a first frame")
+        .expect("no error");
+    assert!(first.is_data());
+    drop(body);
+    // The reading task notices at its next send; give it time to run into the closed channel.
+    let mut settled = api.calls();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = api.calls();
+        if now == settled {
+            break;
+        }
+        settled = now;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(api.calls(), settled, "the reading stopped");
+    // 15 chunks of 100 users would be 15 queries; the channel holds 4 chunks, so at most about
+    // 6 were read.
+    let queries = settled.since(&before).query;
+    assert!(
+        (1..=7).contains(&queries),
+        "{queries} chunk queries after the client went away"
+    );
 }

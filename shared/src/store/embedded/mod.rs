@@ -37,6 +37,14 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 const SEP: u8 = 0;
 
+/// The most memory `redb` keeps pages in (its default is 1 GiB, filled as pages are read). The
+/// local server's memory should not grow with the size of its data: with the default, the
+/// server that exported 100,000 run users (and replayed their changes through the feed) held
+/// 324 MiB more than the one that exported 10,000; with 4 MiB, 1.9 MiB more, at the same rows/s
+/// (BENCHMARKS.md, "CSV export"). Pages beyond it are read again from the file, which the
+/// operating system caches.
+pub const CACHE_BYTES: usize = 4 * 1024 * 1024;
+
 /// The embedded table. Cheap to clone; clones share the database.
 #[derive(Clone)]
 pub struct EmbeddedTable {
@@ -54,7 +62,10 @@ impl EmbeddedTable {
         if let Some(dir) = path.as_ref().parent() {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
-        let db = Database::create(path).map_err(fail)?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(fail)?;
         let txn = db.begin_write().map_err(fail)?;
         txn.open_table(ITEMS).map_err(fail)?;
         txn.open_table(GSI1).map_err(fail)?;
