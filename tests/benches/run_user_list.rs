@@ -244,29 +244,18 @@ fn new_user(i: usize, n: usize) -> NewRunUser {
 /// The record `create` makes of `input` (no password, no optional fields: what the bench asks
 /// for), with the same checks.
 fn record(app: &App, pid: Uuid, input: NewRunUser) -> RunUserRecord {
-    let now = app.now();
     RunUserRecord {
-        uid: Uuid::now_v7(),
-        pid,
-        email: Email::parse(&input.email).expect("an e-mail"),
-        name: validate::name("name", &input.name).expect("a name"),
-        timezone: None,
-        company: None,
-        phone: None,
-        language: None,
         tags: fields::tags(&input.tags).expect("tags"),
         active: input.active.unwrap_or(true),
-        created_at: now,
-        updated_at: now,
-        last_login: None,
-        password_hash: None,
-        session_version: 0,
-        revision: 0,
+        ..RunUserRecord::new(
+            pid,
+            Email::parse(&input.email).expect("an e-mail"),
+            validate::name("name", &input.name).expect("a name"),
+            app.now(),
+        )
     }
 }
 
-/// The writes of one user in `create`'s transaction, but the gauge's and the tag-key
-/// registry's: the record, the e-mail claim, the name and tag entries.
 /// Whether a refusal is a lost race or an overloaded store: worth trying again.
 fn retryable(refusal: &Refusal) -> bool {
     matches!(refusal, Refusal::Contended(_) | Refusal::Unavailable)

@@ -20,22 +20,9 @@ pub fn run_user(
     now: DateTime<Utc>,
 ) -> RunUserRecord {
     RunUserRecord {
-        uid: Uuid::now_v7(),
-        pid,
-        email: Email::parse(email).expect("a valid e-mail"),
-        name,
-        timezone: None,
         company,
-        phone: None,
-        language: None,
         tags,
-        active: true,
-        created_at: now,
-        updated_at: now,
-        last_login: None,
-        password_hash: None,
-        session_version: 0,
-        revision: 0,
+        ..RunUserRecord::new(pid, Email::parse(email).expect("a valid e-mail"), name, now)
     }
 }
 

@@ -50,6 +50,29 @@ pub struct RunUserRecord {
 }
 
 impl RunUserRecord {
+    /// A new, active run user of profile `pid` without a password, tags or optional fields,
+    /// created `now` (the rest is set by the caller: `RunUserRecord { tags, ..new(…) }`).
+    pub fn new(pid: Uuid, email: Email, name: String, now: DateTime<Utc>) -> Self {
+        RunUserRecord {
+            uid: Uuid::now_v7(),
+            pid,
+            email,
+            name,
+            timezone: None,
+            company: None,
+            phone: None,
+            language: None,
+            tags: Vec::new(),
+            active: true,
+            created_at: now,
+            updated_at: now,
+            last_login: None,
+            password_hash: None,
+            session_version: 0,
+            revision: 0,
+        }
+    }
+
     /// The value of tag `key`, if the user carries it.
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags

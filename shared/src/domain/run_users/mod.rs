@@ -105,22 +105,13 @@ pub async fn create(
     }
     let now = app.now();
     let mut user = RunUserRecord {
-        uid: Uuid::now_v7(),
-        pid: profile.pid,
-        email,
-        name,
         timezone,
         company,
         phone,
         language,
         tags,
         active: input.active.unwrap_or(true),
-        created_at: now,
-        updated_at: now,
-        last_login: None,
-        password_hash: None,
-        session_version: 0,
-        revision: 0,
+        ..RunUserRecord::new(profile.pid, email, name, now)
     };
     let registry = index::register_keys(app, &user).await?;
     // The gauge is checked before the (costly) hash: a profile at its limit refuses cheaply.
