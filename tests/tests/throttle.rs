@@ -109,9 +109,12 @@ async fn unknown_e_mails_are_throttled_like_known_ones(api: Api) {
         }
         assert_eq!(known.json, unknown.json);
         assert_eq!(known.text, unknown.text);
-        assert_eq!(
-            known.headers["retry-after"], unknown.headers["retry-after"],
-            "the same window for both"
+        // The same window for both: the second answer comes a moment later, so its
+        // Retry-After may be a second shorter when a second boundary falls between the two.
+        let (known_retry, unknown_retry) = (retry_after(&known), retry_after(&unknown));
+        assert!(
+            unknown_retry <= known_retry && known_retry - unknown_retry <= 1,
+            "the same window for both: {known_retry} and {unknown_retry}"
         );
         answers.push(known.text);
     }
