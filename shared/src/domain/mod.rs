@@ -8,6 +8,7 @@ pub mod billing;
 pub mod credentials;
 pub mod cursor;
 pub mod membership;
+pub mod policies;
 pub mod profiles;
 pub mod records;
 pub mod recovery;
