@@ -32,7 +32,7 @@
 //! first). On DynamoDB Local that is too slow (see `Plan::for_adapter`): there the special users
 //! (and the first) are made through `create`, and the others written in transactions of 100
 //! writes (20 users of 5 items each), built from the same record type, key functions and index
-//! code as `create` (`user_writes` below); the `run_users` gauge is then raised once through
+//! code as `create` (`tenantry_tests::seed`); the `run_users` gauge is then raised once through
 //! `usage::gauge_writes`, the function `create` uses. Before measuring, the bench checks that
 //! the items `user_writes` builds for a user made by `create` are exactly the items `create`
 //! stored, and that the gauge equals the number of users.
@@ -52,9 +52,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use shared::app::App;
 use shared::config::Config;
-use shared::domain::records::{ProfileRecord, RunUserEntry, RunUserRecord, Tag};
+use shared::domain::records::{ProfileRecord, RunUserRecord, Tag};
 use shared::domain::run_users::list::{self, ListQuery};
-use shared::domain::run_users::{self, NewRunUser, fields, index};
+use shared::domain::run_users::{self, NewRunUser, fields};
 use shared::domain::usage::{self, Service};
 use shared::domain::{accounts, profiles, validate};
 use shared::email::Email;
@@ -64,6 +64,7 @@ use shared::store::counting::{Calls, CountingTable};
 use shared::store::{
     Condition, Item, Key, MAX_TRANSACTION_WRITES, Page, Query, StoreError, Table, Update, Write,
 };
+use tenantry_tests::seed::run_user_writes as user_writes;
 use uuid::Uuid;
 
 /// The profile sizes measured (the issue's).
@@ -266,21 +267,6 @@ fn record(app: &App, pid: Uuid, input: NewRunUser) -> RunUserRecord {
 
 /// The writes of one user in `create`'s transaction, but the gauge's and the tag-key
 /// registry's: the record, the e-mail claim, the name and tag entries.
-fn user_writes(user: &RunUserRecord) -> Vec<Write> {
-    let mut writes = vec![
-        Write::put_new(keys::to_item(&keys::run_user(user.pid, user.uid), user).expect("item")),
-        Write::put_new(
-            keys::to_item(
-                &keys::run_email_claim(user.pid, &user.email),
-                &RunUserEntry { uid: user.uid },
-            )
-            .expect("item"),
-        ),
-    ];
-    writes.extend(index::changes(None, Some(user)).expect("entries").put);
-    writes
-}
-
 /// Whether a refusal is a lost race or an overloaded store: worth trying again.
 fn retryable(refusal: &Refusal) -> bool {
     matches!(refusal, Refusal::Contended(_) | Refusal::Unavailable)

@@ -9,5 +9,6 @@ pub mod fixtures;
 pub mod mailbox;
 pub mod policy_reference;
 pub mod post;
+pub mod seed;
 pub mod streams;
 pub mod world;

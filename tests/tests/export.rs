@@ -2,10 +2,9 @@
 
 use http::StatusCode;
 use serde_json::{Value, json};
-use shared::domain::records::{RunUserEntry, RunUserRecord, Tag};
-use shared::email::Email;
+use shared::domain::records::Tag;
 use shared::keys;
-use shared::store::{Update, Write};
+use shared::store::Update;
 use tenantry_tests::api::{Account, Api, PASSWORD, Reply};
 
 tenantry_tests::on_both_adapters!(
@@ -313,9 +312,10 @@ async fn who_may_export(api: Api) {
 
 async fn a_profile_larger_than_a_store_page_is_exported_whole(api: Api) {
     let ann = api.account("ann@example.com").await;
-    // The users are written straight to the table, 50 (record and e-mail claim) per
-    // transaction: what is tested is the export reading more than a store page, and creating
-    // 450 users one request at a time takes minutes on DynamoDB Local.
+    // The users are written straight to the table (`tenantry_tests::seed`: the record and the
+    // e-mail claim `create` writes, without the list entries an unfiltered export never reads),
+    // 100 items per transaction: what is tested is the export reading more than a store page,
+    // and creating 450 users one request at a time takes minutes on DynamoDB Local.
     let pid: uuid::Uuid = ann.pid.parse().expect("a profile id");
     let tags: Vec<Tag> = (0..10)
         .map(|k| Tag {
@@ -327,32 +327,16 @@ async fn a_profile_larger_than_a_store_page_is_exported_whole(api: Api) {
     let mut ids = Vec::new();
     let mut writes = Vec::new();
     for i in 0..450 {
-        let user = RunUserRecord {
-            uid: uuid::Uuid::now_v7(),
+        let user = tenantry_tests::seed::run_user(
             pid,
-            email: Email::parse(&format!("big{i:03}@example.com")).expect("an e-mail"),
-            name: format!("Big {i:03} {}", "n".repeat(80)),
-            timezone: None,
-            company: Some("c".repeat(100)),
-            phone: None,
-            language: None,
-            tags: tags.clone(),
-            active: true,
-            created_at: now,
-            updated_at: now,
-            last_login: None,
-            password_hash: None,
-            session_version: 0,
-            revision: 0,
-        };
+            &format!("big{i:03}@example.com"),
+            format!("Big {i:03} {}", "n".repeat(80)),
+            Some("c".repeat(100)),
+            tags.clone(),
+            now,
+        );
         ids.push(user.uid.to_string());
-        writes.push(Write::put(
-            keys::to_item(&keys::run_user(pid, user.uid), &user).expect("an item"),
-        ));
-        let claim = RunUserEntry { uid: user.uid };
-        writes.push(Write::put(
-            keys::to_item(&keys::run_email_claim(pid, &user.email), &claim).expect("an item"),
-        ));
+        writes.extend(tenantry_tests::seed::run_user_items(&user));
     }
     for chunk in writes.chunks(100) {
         api.app

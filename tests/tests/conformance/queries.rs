@@ -12,6 +12,7 @@ use crate::{assert_key_only, item, key, sks};
 tenantry_tests::on_both_adapters!(
     worker_threads = 4;
     query_prefix_between_backward_limit,
+    prefixes_reach_keys_of_the_highest_code_points,
     gsi1_query_sees_only_indexed_items,
 );
 
@@ -134,6 +135,40 @@ async fn query_prefix_between_backward_limit(table: Arc<dyn Table>) {
         .expect("query");
     assert_eq!(sks(&rest.items), owned(&all[3..5]));
     assert_eq!(rest.next, None);
+}
+
+/// A prefix selects every sort key that starts with it, also those that continue it with the
+/// highest code point (U+10FFFF) up to the longest key DynamoDB stores (1,024 bytes), and
+/// nothing beyond it: the DynamoDB adapter asks for a key range, not `begins_with`.
+async fn prefixes_reach_keys_of_the_highest_code_points(table: Arc<dyn Table>) {
+    let top = '\u{10FFFF}';
+    let longest = format!("P#{}", top.to_string().repeat(255));
+    assert_eq!(longest.len(), 1_022);
+    let inside = [
+        "P#".to_owned(),
+        format!("P#{top}"),
+        format!("P#{top}{top}z"),
+        format!("P#a{top}"),
+        longest.clone(),
+        format!("P#{}", "\u{FFFF}".repeat(340)),
+    ];
+    let outside = ["P", "P\"", "P$", "Q#", "P\u{10FFFF}"];
+    let mut writes = Vec::new();
+    for sk in inside.iter().map(String::as_str).chain(outside) {
+        writes.push(Write::put(item("Q#top", sk, json!({}))));
+    }
+    table.transact(writes).await.expect("seed");
+    let mut expected = inside.to_vec();
+    expected.sort();
+    let found = query_all(&*table, Query::partition("Q#top").prefix("P#"))
+        .await
+        .expect("query");
+    assert_eq!(sks(&found), expected);
+    expected.reverse();
+    let found = query_all(&*table, Query::partition("Q#top").prefix("P#").backward())
+        .await
+        .expect("query");
+    assert_eq!(sks(&found), expected);
 }
 
 async fn gsi1_query_sees_only_indexed_items(table: Arc<dyn Table>) {
