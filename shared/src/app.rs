@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
+use crate::domain::policy_set::cache::PolicyCache;
 use crate::store::Table;
 
 /// Wall-clock time, which tests may move forward to reach an expiry without waiting.
@@ -31,6 +32,8 @@ pub struct Context {
     pub table: Arc<dyn Table>,
     pub config: Config,
     pub clock: Clock,
+    /// Compiled policy sets of recently checked profiles (`domain::policy_set`).
+    pub policies: PolicyCache,
 }
 
 /// Shared, cheap to clone.
@@ -50,6 +53,7 @@ impl App {
             table,
             config,
             clock: Clock::default(),
+            policies: PolicyCache::default(),
         }))
     }
 

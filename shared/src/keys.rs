@@ -358,3 +358,18 @@ pub fn escape_part(text: &str) -> String {
     }
     escaped
 }
+
+// Access policies, in their profile's partition (the policy-set version is an attribute of the
+// profile item).
+
+pub const POLICY_PREFIX: &str = "POLICY#";
+
+/// A saved policy.
+pub fn policy(pid: Uuid, id: Uuid) -> Key {
+    Key::new(profile_partition(pid), format!("{POLICY_PREFIX}{id}"))
+}
+
+/// A profile's resource catalogue (absent: the default one).
+pub fn resource_types(pid: Uuid) -> Key {
+    Key::new(profile_partition(pid), "RESOURCETYPES")
+}

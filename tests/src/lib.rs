@@ -7,6 +7,7 @@ pub mod adapters;
 pub mod api;
 pub mod fixtures;
 pub mod mailbox;
+pub mod policy_reference;
 pub mod post;
 pub mod seed;
 pub mod streams;

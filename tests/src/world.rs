@@ -59,6 +59,8 @@ pub struct World {
     pub more: MorePrincipals,
     /// Run users of `pid` and `other_pid`.
     pub run: RunPrincipals,
+    /// A policy of `pid`, the one `{id}` names.
+    pub policy_id: Uuid,
 }
 
 /// A run user of a profile's application, with a session; its password is [`PASSWORD`].
@@ -257,6 +259,23 @@ pub async fn token(
     (record.tid, secret)
 }
 
+/// A policy of `pid` for the run users tagged `team: eng`, allowing `access` to devices.
+async fn policy(api: &Api, pid: Uuid) -> Uuid {
+    let profile = shared::domain::profiles::get(&api.app, pid)
+        .await
+        .expect("profile");
+    let body = serde_json::from_value(serde_json::json!({
+        "name": "Engineers",
+        "targets": [{"tag": {"key": "team", "value": "eng"}}],
+        "permissions": [{"effect": "allow", "actions": ["access"], "resources": [{"type": "device"}]}],
+    }))
+    .expect("a policy body");
+    shared::domain::policy_set::create(&api.app, &profile, body)
+        .await
+        .expect("policy")
+        .id
+}
+
 impl World {
     pub async fn build(api: &Api) -> World {
         let (owner, spare_pid) = person(api, "owner").await;
@@ -313,6 +332,7 @@ impl World {
         let (_, other_read) = token(api, other_pid, &other_owner, Permission::Read).await;
         let more = MorePrincipals::build(api, &owner, &admin, &member, pid, spare_pid, iid).await;
         let run = RunPrincipals::build(api, pid, other_pid).await;
+        let policy_id = policy(api, pid).await;
         World {
             owner,
             admin,
@@ -337,6 +357,7 @@ impl World {
             other_read,
             more,
             run,
+            policy_id,
         }
     }
 
@@ -408,6 +429,7 @@ impl World {
             .replace("{aid}", &self.member.aid.to_string())
             .replace("{iid}", &iid.to_string())
             .replace("{uid}", &self.run.target_uid.to_string())
+            .replace("{id}", &self.policy_id.to_string())
     }
 
     /// Readies the world for a principal before its request: `owner_exhausted` finds the

@@ -157,6 +157,24 @@ fn body(
         ("PUT", "/v1/profiles/{pid}/run/users/{uid}/password") => {
             Some(json!({"password": "another password, long enough"}))
         }
+        // Access policies.
+        ("PUT", "/v1/profiles/{pid}/resource-types") => Some(json!({
+            "device": ["access", "edit", "delete"], "file": ["read", "write", "delete"],
+        })),
+        ("POST", "/v1/profiles/{pid}/policies") => Some(json!({
+            "name": "Readers",
+            "targets": [{"any_run_user": true}],
+            "permissions": [{"effect": "allow", "actions": ["read"], "resources": [{"type": "file"}]}],
+        })),
+        ("PATCH", "/v1/profiles/{pid}/policies/{id}") => Some(json!({"active": false})),
+        ("POST", "/v1/profiles/{pid}/policies/check") => Some(json!({
+            "target": {"tags": [{"key": "team", "value": "eng"}]},
+            "action": "access",
+            "resource": {"type": "device", "id": "d1"},
+        })),
+        ("POST", "/v1/run/check") => Some(json!({
+            "action": "access", "resource": {"type": "device", "id": "d1"},
+        })),
         _ => None,
     }
 }

@@ -8,6 +8,8 @@ pub mod billing;
 pub mod credentials;
 pub mod cursor;
 pub mod membership;
+pub mod policies;
+pub mod policy_set;
 pub mod profiles;
 pub mod records;
 pub mod recovery;

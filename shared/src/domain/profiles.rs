@@ -55,6 +55,7 @@ pub fn new_profile(
         logo_url,
         owner: owner.aid,
         created_at: app.now(),
+        policy_version: 0,
         meters: Default::default(),
     };
     given.write(&mut profile.meters, Service::limit_attr);

@@ -119,6 +119,7 @@ fn what(param: &str) -> &str {
         "iid" => "invitation id",
         "tid" => "token id",
         "uid" => "run user id",
+        "id" => "policy id",
         other => other,
     }
 }

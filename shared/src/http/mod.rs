@@ -7,6 +7,8 @@ pub mod accounts;
 pub mod export;
 pub mod extract;
 pub mod openapi;
+pub mod policies;
+pub mod policy_check;
 pub mod problem;
 pub mod profiles;
 pub mod recovery;
@@ -64,6 +66,8 @@ pub fn routes() -> Vec<Route> {
     routes.extend(run::routes());
     routes.extend(run_users::routes());
     routes.extend(export::routes());
+    routes.extend(policies::routes());
+    routes.extend(policy_check::routes());
     routes.extend(local_routes());
     routes
 }

@@ -1,6 +1,8 @@
 //! What is stored, item by item (see `keys` for where).
 
+mod policies;
 mod run_users;
+pub use policies::*;
 pub use run_users::*;
 
 use std::collections::BTreeMap;
@@ -115,6 +117,11 @@ pub struct ProfileRecord {
     pub logo_url: Option<String>,
     pub owner: Uuid,
     pub created_at: DateTime<Utc>,
+    /// The policy-set version: raised (an atomic add) by every policy create, change and delete
+    /// and every catalogue replacement, in the same transaction as the change; the compiled
+    /// policies cached in memory are valid while it stays (`domain::policy_set`).
+    #[serde(default)]
+    pub policy_version: i64,
     /// `limit_<service>` and `used_<gauge>` (see `usage`).
     #[serde(flatten)]
     pub meters: BTreeMap<String, i64>,

@@ -94,8 +94,29 @@ pub fn gauges_writes(
     deltas: &[(Service, i64)],
     now: DateTime<Utc>,
 ) -> Decided<Tx> {
+    gauges_writes_and(profile, deltas, now, Update::new())
+}
+
+/// [`gauge_writes`] whose update of the profile also does `more` (one transaction may write
+/// an item only once: a policy write raises the policy-set version in the same update).
+pub fn gauge_writes_and(
+    profile: &ProfileRecord,
+    service: Service,
+    delta: i64,
+    now: DateTime<Utc>,
+    more: Update,
+) -> Decided<Tx> {
+    gauges_writes_and(profile, &[(service, delta)], now, more)
+}
+
+fn gauges_writes_and(
+    profile: &ProfileRecord,
+    deltas: &[(Service, i64)],
+    now: DateTime<Utc>,
+    more: Update,
+) -> Decided<Tx> {
     let mut condition = vec![Condition::Exists];
-    let mut update = Update::new();
+    let mut update = more;
     let month = month_of(now);
     let mut levels = Update::new().set("month", month.clone());
     // The refusal of the first service that grows (a shrinking gauge is never refused).

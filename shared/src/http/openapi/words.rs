@@ -17,6 +17,7 @@ pub(super) fn path_param_text(name: &str) -> &'static str {
         "iid" => "The invitation",
         "tid" => "The API token",
         "uid" => "The run user",
+        "id" => "The policy",
         _ => "An id",
     }
 }
