@@ -143,9 +143,29 @@ pub fn month_schema() -> Value {
 
 /// The document as pretty JSON, ending with a newline: what `docs/openapi.json` holds.
 pub fn text() -> String {
-    let mut text = serde_json::to_string_pretty(&document()).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&sorted(document())).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// `value` with the keys of every object in sorted order, whatever order serde_json keeps:
+/// a crate elsewhere in the build (a dev-dependency of the tests) may turn on serde_json's
+/// `preserve_order`, and the committed document must read the same either way.
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key, sorted(value)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 /// The OpenAPI 3.1 document of every route of [`super::routes`].
