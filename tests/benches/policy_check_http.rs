@@ -4,7 +4,8 @@
 //! One profile on a fresh embedded table (the release build of the same code the local server
 //! runs, driven in-process through `tenantry_tests::api::Api`, no socket): 40 run users tagged
 //! `role` and `site`, 200 policies (tag targets, `{type}`, `{type, tag_match: site}`, some
-//! denies by id), warm (every kind of check made once first). Then, each timed separately:
+//! denies by id). Then, each timed separately after one request whose store calls are counted
+//! (for the first kind, that request is the profile's first check: it compiles the set):
 //!
 //! - `team`: `POST /v1/profiles/{pid}/policies/check` with a full token of the owner and a
 //!   run user as the target, one check per request, one request at a time;
@@ -174,7 +175,7 @@ where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    // One warm request counted, then the timed ones.
+    // One request counted (the first check of the profile compiles its set), then the timed ones.
     let before = api.calls();
     one(0).await;
     let made = api.calls().since(&before);
