@@ -46,10 +46,9 @@
 //! settings under `Plan::for_adapter`). The figures are in BENCHMARKS.md.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use shared::app::App;
 use shared::config::Config;
 use shared::domain::records::{ProfileRecord, RunUserRecord, Tag};
@@ -61,9 +60,7 @@ use shared::email::Email;
 use shared::keys;
 use shared::refusal::Refusal;
 use shared::store::counting::{Calls, CountingTable};
-use shared::store::{
-    Condition, Item, Key, MAX_TRANSACTION_WRITES, Page, Query, StoreError, Table, Update, Write,
-};
+use shared::store::{Key, MAX_TRANSACTION_WRITES, StoreError, Table, Update, Write};
 use tenantry_tests::seed::run_user_writes as user_writes;
 use uuid::Uuid;
 
@@ -99,81 +96,17 @@ const SURNAMES: [&str; 8] = [
 ];
 const REGIONS: [&str; 3] = ["eu", "us", "ap"];
 
-// ---------------------------------------------------------------------------------------------
-// Items read: the counting adapter counts calls; this counts the items the calls returned.
-
-/// Counts the items every read returns (a GetItem that finds its item: 1; a Query or Scan: its
-/// page), then hands them on.
-struct ItemsRead {
-    inner: Arc<dyn Table>,
-    items: AtomicU64,
-}
-
-impl ItemsRead {
-    fn count(&self) -> u64 {
-        self.items.load(Ordering::SeqCst)
-    }
-    fn add(&self, n: usize) {
-        self.items.fetch_add(n as u64, Ordering::SeqCst);
-    }
-}
-
-#[async_trait]
-impl Table for ItemsRead {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let item = self.inner.get(key).await?;
-        self.add(usize::from(item.is_some()));
-        Ok(item)
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        self.inner.put(item, condition).await
-    }
-    async fn update(
-        &self,
-        key: &Key,
-        update: Update,
-        condition: Option<Condition>,
-    ) -> Result<Item, StoreError> {
-        self.inner.update(key, update, condition).await
-    }
-    async fn delete(
-        &self,
-        key: &Key,
-        condition: Option<Condition>,
-    ) -> Result<Option<Item>, StoreError> {
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        let page = self.inner.query(query).await?;
-        self.add(page.items.len());
-        Ok(page)
-    }
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.inner.transact(writes).await
-    }
-    async fn scan(&self, cursor: Option<Item>) -> Result<Page, StoreError> {
-        let page = self.inner.scan(cursor).await?;
-        self.add(page.items.len());
-        Ok(page)
-    }
-}
-
-/// The app the bench uses, with both counters on its table.
+/// The app the bench uses, its table counting calls and the items they read.
 struct Counted {
     app: App,
     calls: Arc<CountingTable>,
-    items: Arc<ItemsRead>,
 }
 
 impl Counted {
     fn new(table: Arc<dyn Table>) -> Self {
         let calls = Arc::new(CountingTable::new(table));
-        let items = Arc::new(ItemsRead {
-            inner: calls.clone(),
-            items: AtomicU64::new(0),
-        });
-        let app = App::new(items.clone(), Config::default());
-        Counted { app, calls, items }
+        let app = App::new(calls.clone(), Config::default());
+        Counted { app, calls }
     }
 }
 
@@ -485,13 +418,14 @@ struct Cost {
 }
 
 async fn counted_page(counted: &Counted, pid: Uuid, filter: Filter) -> Cost {
-    let (calls, items) = (counted.calls.calls(), counted.items.count());
+    let before = counted.calls.calls();
     let page = list::list(&counted.app, pid, filter.query())
         .await
         .expect("the list");
+    let calls = counted.calls.calls().since(&before);
     Cost {
-        calls: counted.calls.calls().since(&calls),
-        items: counted.items.count() - items,
+        calls,
+        items: calls.items_read,
         users: page.users.len(),
         more: page.next_cursor.is_some(),
     }

@@ -1,5 +1,5 @@
 //! A [`Table`] wrapper that counts every call, so tests and benchmarks can assert how many round
-//! trips (and how many writes) a request made.
+//! trips (and how many writes) a request made, and how many items its reads brought back.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +18,9 @@ pub struct Calls {
     pub query: u64,
     pub transact: u64,
     pub scan: u64,
+    /// Items the reads brought back (a get that found its item: 1; a query or scan page: its
+    /// items). Not a call: [`Calls::total`] leaves it out.
+    pub items_read: u64,
 }
 
 impl Calls {
@@ -39,6 +42,7 @@ impl Calls {
             query: self.query - earlier.query,
             transact: self.transact - earlier.transact,
             scan: self.scan - earlier.scan,
+            items_read: self.items_read - earlier.items_read,
         }
     }
 }
@@ -52,6 +56,7 @@ struct Counters {
     query: AtomicU64,
     transact: AtomicU64,
     scan: AtomicU64,
+    items_read: AtomicU64,
 }
 
 /// Counts the calls made through it, then hands them to the wrapped table.
@@ -78,6 +83,7 @@ impl CountingTable {
             query: c.query.load(Ordering::SeqCst),
             transact: c.transact.load(Ordering::SeqCst),
             scan: c.scan.load(Ordering::SeqCst),
+            items_read: c.items_read.load(Ordering::SeqCst),
         }
     }
 }
@@ -86,11 +92,21 @@ fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::SeqCst);
 }
 
+impl CountingTable {
+    fn read(&self, items: usize) {
+        self.counters
+            .items_read
+            .fetch_add(items as u64, Ordering::SeqCst);
+    }
+}
+
 #[async_trait]
 impl Table for CountingTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         bump(&self.counters.get);
-        self.inner.get(key).await
+        let item = self.inner.get(key).await?;
+        self.read(usize::from(item.is_some()));
+        Ok(item)
     }
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
         bump(&self.counters.put);
@@ -115,7 +131,9 @@ impl Table for CountingTable {
     }
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         bump(&self.counters.query);
-        self.inner.query(query).await
+        let page = self.inner.query(query).await?;
+        self.read(page.items.len());
+        Ok(page)
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         bump(&self.counters.transact);
@@ -123,6 +141,8 @@ impl Table for CountingTable {
     }
     async fn scan(&self, cursor: Option<Item>) -> Result<Page, StoreError> {
         bump(&self.counters.scan);
-        self.inner.scan(cursor).await
+        let page = self.inner.scan(cursor).await?;
+        self.read(page.items.len());
+        Ok(page)
     }
 }
