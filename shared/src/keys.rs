@@ -204,6 +204,21 @@ pub fn cursor_key() -> Key {
     Key::new("SECRET#CURSOR", "SECRET")
 }
 
+/// The partition of the profiles deleted whose items are still being removed.
+pub const PURGES: &str = "PURGE";
+
+/// A deleted profile whose items are still being removed: written in the transaction that
+/// deletes the profile, removed last by the purge. Its insertion on the stream (or the embedded
+/// feed) runs the purge again, so a purge cut short by a failure always finishes.
+pub fn pending_purge(pid: Uuid) -> Key {
+    Key::new(PURGES, format!("PROFILE#{pid}"))
+}
+
+/// Whether `key` is a pending purge.
+pub fn is_pending_purge(key: &Key) -> bool {
+    key.pk == PURGES
+}
+
 /// The sent-marker of one change record: written (with a condition) before its e-mail goes.
 pub fn notification_marker(event_id: &str) -> Key {
     Key::new(format!("NOTIFIED#{event_id}"), "NOTIFIED")

@@ -1,8 +1,13 @@
 //! The profiles API end to end, on both adapters.
 
+use std::sync::Arc;
+
 use http::StatusCode;
 use serde_json::json;
+use shared::store::Table;
 use tenantry_tests::api::Api;
+use tenantry_tests::failing::FailingTable;
+use tenantry_tests::post::Post;
 
 tenantry_tests::on_both_adapters!(
     create_list_rename_and_logo,
@@ -10,6 +15,7 @@ tenantry_tests::on_both_adapters!(
     strangers_get_404_exactly_as_for_a_missing_profile,
     delete_needs_the_password_and_keeps_the_last_profile,
     delete_removes_everything_under_the_profile,
+    a_purge_cut_short_is_finished_from_its_pending_purge,
 );
 
 async fn create_list_rename_and_logo(api: Api) {
@@ -302,6 +308,71 @@ async fn delete_removes_everything_under_the_profile(api: Api) {
             .await
             .status,
         StatusCode::OK
+    );
+    assert_eq!(
+        api.get("/v1/account", &ann.token).await.status,
+        StatusCode::OK
+    );
+}
+
+/// Deleting a profile removes the profile and writes its pending purge in one transaction, then
+/// removes what was under it. When that removal fails half way (here: the store refuses it), the
+/// profile is still deleted (204) and what is left is not lost: the pending purge, delivered by
+/// the stream (or the local feed), finishes the job.
+async fn a_purge_cut_short_is_finished_from_its_pending_purge(table: Arc<dyn Table>) {
+    let failing = Arc::new(FailingTable::new(table));
+    let api = Api::new(failing.clone());
+    let ann = api.account("ann@example.com").await;
+    let created = api
+        .post("/v1/profiles", Some(&ann.token), json!({"name": "Doomed"}))
+        .await;
+    let pid = created.str("id");
+    let path = format!("/v1/profiles/{pid}");
+    let token = api
+        .post(
+            &format!("{path}/tokens"),
+            Some(&ann.token),
+            json!({"name": "ci", "permission": "full", "expires_in": "never", "password": ann.password}),
+        )
+        .await;
+    assert_eq!(token.status, StatusCode::CREATED, "{}", token.text);
+    let secret = token.str("token");
+    let mentions = |items: &[shared::store::Item]| {
+        items
+            .iter()
+            .filter(|item| serde_json::to_string(item).expect("json").contains(&pid))
+            .count()
+    };
+    let post = Post::new(&api).await;
+
+    let membership = shared::keys::account_member(
+        ann.aid.parse().expect("an account id"),
+        pid.parse().expect("a profile id"),
+    );
+    failing.fail_writes_to(move |key| *key == membership);
+    let gone = api
+        .delete(&path, &ann.token, Some(json!({"password": ann.password})))
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
+    assert_eq!(
+        api.get(&path, &ann.token).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let left = api.snapshot().await;
+    assert!(
+        mentions(&left) >= 3,
+        "the purge was cut short, so the membership, the token and the pending purge are left: {left:?}"
+    );
+    let pending = shared::keys::pending_purge(pid.parse().expect("a profile id"));
+    assert!(failing.get(&pending).await.expect("get").is_some());
+
+    failing.heal();
+    post.deliver(&api).await;
+    let left = api.snapshot().await;
+    assert_eq!(mentions(&left), 0, "items still mention {pid}: {left:?}");
+    assert_eq!(
+        api.get("/v1/account", &secret).await.status,
+        StatusCode::UNAUTHORIZED
     );
     assert_eq!(
         api.get("/v1/account", &ann.token).await.status,

@@ -130,9 +130,13 @@ pub async fn erase(app: &App, account: &AccountRecord, why: Erasure) -> Decided<
     )?;
     for membership in membership::profiles_of(app, aid).await? {
         if membership.role == Role::Owner {
-            app.table
-                .delete(&keys::profile(membership.pid), None)
-                .await?;
+            // The profile and its pending purge together: should the purge fail half way, the
+            // account-side membership may be gone already, and only the pending purge (through
+            // the stream) still knows what is left.
+            let mut tx = Tx::new();
+            tx.add(Write::delete(keys::profile(membership.pid)))
+                .add(profiles::pending_purge(app, membership.pid)?);
+            tx.commit(app.table.as_ref()).await?;
             profiles::purge(app, membership.pid).await?;
         } else {
             leave(app, aid, membership.pid).await?;

@@ -230,13 +230,56 @@ pub async fn delete(
             condition: Some(Condition::AtLeast("profile_count".into(), 2)),
         },
         Refusal::Conflict("the last profile of an account cannot be deleted".into()),
-    );
+    )
+    .add(pending_purge(app, pid)?);
     tx.commit(app.table.as_ref()).await?;
-    purge(app, pid).await
+    // The profile is gone; what was under it goes now, or (should this fail) when the pending
+    // purge comes through the stream.
+    if let Err(refusal) = purge(app, pid).await {
+        tracing::warn!(%pid, ?refusal, "purging a deleted profile failed: the stream finishes it");
+    }
+    Ok(())
+}
+
+/// The pending purge of `pid`, to write in the transaction that deletes the profile.
+pub fn pending_purge(app: &App, pid: Uuid) -> Decided<Write> {
+    Ok(Write::put(keys::to_item(
+        &keys::pending_purge(pid),
+        &serde_json::json!({ "pid": pid, "since": app.now() }),
+    )?))
+}
+
+/// Finishes the purge of `pid` if it is still pending (what the stream does with a pending
+/// purge, and what a sweep of them does).
+pub async fn finish_purge(app: &App, pid: Uuid) -> Decided<()> {
+    if app.table.get(&keys::pending_purge(pid)).await?.is_some() {
+        purge(app, pid).await?;
+    }
+    Ok(())
+}
+
+/// Finishes every pending purge (for a scheduled sweep, and for tests that run without a
+/// stream); returns how many it finished.
+pub async fn finish_pending_purges(app: &App) -> Decided<usize> {
+    let pending = query_all(app.table.as_ref(), Query::partition(keys::PURGES)).await?;
+    let mut finished = 0;
+    for item in pending {
+        let Some(pid) = item
+            .get("pid")
+            .and_then(|pid| pid.as_str())
+            .and_then(|pid| pid.parse().ok())
+        else {
+            continue;
+        };
+        purge(app, pid).await?;
+        finished += 1;
+    }
+    Ok(finished)
 }
 
 /// Removes every item that belongs to a deleted profile: its whole partition, and what lives
-/// outside it (each member's account-side membership, the profile's API tokens).
+/// outside it (each member's account-side membership, the profile's API tokens), then its
+/// pending purge. Safe to run again, and to run twice at once: it only deletes.
 pub async fn purge(app: &App, pid: Uuid) -> Decided<()> {
     let items = query_all(
         app.table.as_ref(),
@@ -261,5 +304,6 @@ pub async fn purge(app: &App, pid: Uuid) -> Decided<()> {
         let writes = chunk.iter().cloned().map(Write::delete).collect();
         app.table.transact(writes).await?;
     }
+    app.table.delete(&keys::pending_purge(pid), None).await?;
     Ok(())
 }

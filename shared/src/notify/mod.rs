@@ -8,6 +8,8 @@
 //!   verification e-mail, its link secret prepared like an invitation's;
 //! - a password-reset request inserted (of an account, or of a profile's run user): the reset
 //!   e-mail, its link prepared the same way;
+//! - a profile deleted (its pending purge inserted): whatever the deleting request did not remove
+//!   of what was under it (a failure half way) is removed now;
 //! - an API token removed by TTL after it expired: its profile's `tokens` gauge falls (the one
 //!   gauge change no request makes);
 //! - a profile's use of a service crossing 80 %, 90 % or 100 % of its limit: an alert to the
@@ -81,6 +83,8 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, event: &StreamEvent) -> anyh
         run_reset_requested(app, mailer, event).await
     } else if key.sk.starts_with(keys::INVITE_PREFIX) {
         invitation_changed(app, mailer, event).await
+    } else if keys::is_pending_purge(key) {
+        purge_pending(app, event).await
     } else if keys::is_profile(key) {
         gauges_changed(app, mailer, event).await
     } else if keys::is_usage_counters(key) {
@@ -88,6 +92,24 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, event: &StreamEvent) -> anyh
     } else {
         Ok(())
     }
+}
+
+/// A profile deleted: finishes removing what was under it, if the request that deleted it did
+/// not (a failure half way). A failure here fails the record, so the stream tries again.
+async fn purge_pending(app: &App, event: &StreamEvent) -> anyhow::Result<()> {
+    let Some(new) = &event.change.new else {
+        return Ok(());
+    };
+    let Some(pid) = new
+        .get("pid")
+        .and_then(|pid| pid.as_str())
+        .and_then(|pid| pid.parse::<Uuid>().ok())
+    else {
+        anyhow::bail!("a pending purge without a profile id");
+    };
+    crate::domain::profiles::finish_purge(app, pid)
+        .await
+        .map_err(|refusal| anyhow::anyhow!("purging profile {pid}: {refusal:?}"))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(image: &Option<Item>) -> anyhow::Result<Option<T>> {
