@@ -7,13 +7,15 @@
 #   services  DynamoDB Local (in memory) and the SES v2 emulator aws-ses-v2-local, each on a free
 #             loopback port; stopped on exit, whatever happens
 #   steps     cargo fmt --check, template checks (SAM translate + cfn-lint), docs/openapi.json
-#             validated as OpenAPI 3.1 (openapi-spec-validator), cargo test, cargo clippy
+#             validated as OpenAPI 3.1 (openapi-spec-validator), cargo test, cargo clippy, and a
+#             scan of every log line the run produced for secrets (scripts/logscan.py)
 # Every step runs even when an earlier one failed; the exit code is non-zero when any failed, and
 # a summary of the steps closes the log. Logs of the services: target/test-logs/.
 #
 # Environment knobs (all optional):
 #   TEST_SKIP="clippy fmt"     skip these steps (names as in the summary: fmt template openapi test
-#                              matrix clippy; the authorization matrix runs last, in its own step)
+#                              matrix clippy logscan; the authorization matrix runs last, in its
+#                              own step; skipping 'test' skips 'logscan' too)
 #   DDB_START_TIMEOUT=90       seconds to wait for DynamoDB Local to answer
 #   SES_START_TIMEOUT=30       seconds to wait for the SES emulator to answer
 #   Extra arguments are passed to `cargo test`, e.g. `scripts/test.sh -p tenantry-tests`.
@@ -23,7 +25,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 LOG_DIR="$ROOT/target/test-logs"
+# Every run starts with an empty log directory: step 'logscan' reads all of it.
+rm -rf "$LOG_DIR"
 mkdir -p "$LOG_DIR"
+# The tests write the app's log lines and the passwords they send here (tests/src/logs.rs).
+export TENANTRY_TEST_LOG_DIR="$LOG_DIR"
 NODE_DIR="$ROOT/tests/node"
 VENV="$ROOT/.venv"
 DDB_START_TIMEOUT="${DDB_START_TIMEOUT:-90}"
@@ -459,6 +465,12 @@ step_clippy() {
     cargo clippy --workspace --all-targets -- -D warnings
 }
 
+# Every log line of the run (the app in every test binary, both adapters, the local servers, the
+# fuzz run, cargo's test output) holds no password, token, link secret, hash or Authorization value.
+step_logscan() {
+    python3 "$ROOT/scripts/logscan.py" "$LOG_DIR"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
@@ -487,6 +499,9 @@ section "services: stop"
 stop_services
 
 run_step clippy step_clippy
+if [[ "$TEST_SKIP" != *" test "* ]]; then
+    run_step logscan step_logscan
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Summary

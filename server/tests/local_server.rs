@@ -10,7 +10,28 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde_json::{Value, json};
+use tenantry_tests::logs;
 use tenantry_tests::mailbox::{self, invitation_secret as secret_in};
+
+/// The server's log lines (stderr): to a file for the test command's secret scan when
+/// `TENANTRY_TEST_LOG_DIR` is set, else to this test's stderr.
+fn server_log() -> Stdio {
+    let Some(dir) = std::env::var_os(logs::LOG_DIR_VAR).filter(|dir| !dir.is_empty()) else {
+        return Stdio::inherit();
+    };
+    let dir = PathBuf::from(dir).join("local-server");
+    std::fs::create_dir_all(&dir).expect("the log directory");
+    let path = dir.join(format!("{}-{}.jsonl", std::process::id(), next_server()));
+    std::fs::File::create(&path)
+        .unwrap_or_else(|err| panic!("creating {}: {err}", path.display()))
+        .into()
+}
+
+/// A name unique within this process (one file per server started).
+fn next_server() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 struct Server {
     child: Child,
@@ -26,9 +47,9 @@ impl Server {
             .env_remove("TABLE_NAME")
             .env_remove("SES_ENDPOINT")
             .env_remove("MAIL_FROM")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(server_log())
             .spawn()
             .expect("the local server starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -63,6 +84,7 @@ impl Server {
         }
         let body = match body {
             Some(body) => {
+                logs::remember_passwords_in(&body);
                 request = request.header("content-type", "application/json");
                 Full::new(Bytes::from(body.to_string()))
             }

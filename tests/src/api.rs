@@ -74,6 +74,7 @@ impl Api {
     }
 
     pub fn with_config(table: Arc<dyn Table>, config: Config) -> Api {
+        crate::logs::init();
         let counting = Arc::new(CountingTable::new(table));
         let app = App::new(counting.clone(), config);
         let router = shared::http::router(app.clone(), None);
@@ -134,7 +135,14 @@ impl Api {
 
     /// Sends a request (from [`LOCAL_PEER`] unless it names its peer) and hands back the response
     /// as it comes, its body not read yet: for a test that reads a stream, or stops reading.
-    pub async fn open(&self, mut request: Request<Body>) -> http::Response<Body> {
+    /// Every password in a JSON body is listed for the log scan first ([`crate::logs`]).
+    pub async fn open(&self, request: Request<Body>) -> http::Response<Body> {
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect().await.expect("a request body").to_bytes();
+        if let Ok(json) = serde_json::from_slice::<Value>(&bytes) {
+            crate::logs::remember_passwords_in(&json);
+        }
+        let mut request = Request::from_parts(parts, Body::from(bytes));
         if request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()

@@ -12,6 +12,7 @@ pub async fn embedded_table() -> Arc<dyn Table> {
 
 /// A fresh embedded table, as its own type (for the change feed).
 pub fn embedded() -> EmbeddedTable {
+    crate::logs::init();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let table =
         EmbeddedTable::open(dir.path().join("tenantry.redb")).expect("open the embedded table");
@@ -28,6 +29,7 @@ pub async fn dynamo_table() -> Arc<dyn Table> {
 
 /// The same, as its own type (for its client and table name, to read its stream).
 pub async fn dynamo() -> shared::store::dynamo::DynamoTable {
+    crate::logs::init();
     let client = dynamo_client().await;
     remove_stale_test_tables(&client).await;
     let name = format!("{TEST_TABLE_PREFIX}{}", uuid::Uuid::now_v7().simple());

@@ -7,6 +7,7 @@ pub mod adapters;
 pub mod api;
 pub mod failing;
 pub mod fixtures;
+pub mod logs;
 pub mod mailbox;
 pub mod policy_reference;
 pub mod post;
