@@ -507,6 +507,15 @@ async fn each_rule_reports_exactly_the_item_planted_to_break_it(api: Api) {
             at: keys::account(ann_id),
         },
         Plant {
+            what: "a pending purge of a profile that exists",
+            changes: vec![new_item(
+                &keys::pending_purge(pid),
+                json!({"pid": pid, "since": "2026-01-01T00:00:00Z"}),
+            )],
+            rule: Rule::Orphan,
+            at: keys::pending_purge(pid),
+        },
+        Plant {
             what: "a policy-set version below the writes it counts",
             changes: vec![edited(table, &profile, json!({"policy_version": 1})).await],
             rule: Rule::PolicyVersion,

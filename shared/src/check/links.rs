@@ -240,13 +240,41 @@ pub(super) fn memberships(snapshot: &Snapshot, found: &mut Findings) {
 }
 
 /// Nothing is left of a profile or an account that is gone: no item in its partition, no
-/// account-side membership of a gone profile, no API token of a gone profile.
+/// account-side membership of a gone profile, no API token of a gone profile. What is left of a
+/// profile whose purge is still pending (a clean-up cut short, which the stream finishes) is a
+/// notice, not a violation; a pending purge of a profile that exists is a violation.
 pub(super) fn orphans(snapshot: &Snapshot, found: &mut Findings) {
+    let left = |found: &mut Findings, pid: Option<Uuid>, key: &Key, detail: String| {
+        if pid.is_some_and(|pid| snapshot.pending_purges.contains_key(&pid)) {
+            found.notice(
+                Rule::Orphan,
+                key,
+                format!("{detail} (its purge is pending)"),
+            );
+        } else {
+            found.violation(Rule::Orphan, key, detail);
+        }
+    };
+    for (pid, key) in &snapshot.pending_purges {
+        found.checked(Rule::Orphan);
+        if snapshot.profile_exists(*pid) {
+            found.violation(
+                Rule::Orphan,
+                key,
+                format!("a purge is pending for profile {pid}, which exists"),
+            );
+        }
+    }
     for (pk, partition) in &snapshot.profiles {
         found.checked(Rule::Orphan);
         if partition.profile.is_none() {
             for key in &partition.all {
-                found.violation(Rule::Orphan, key, format!("the profile {pk} is gone"));
+                left(
+                    found,
+                    keys::profile_of(key),
+                    key,
+                    format!("the profile {pk} is gone"),
+                );
             }
         }
     }
@@ -261,8 +289,9 @@ pub(super) fn orphans(snapshot: &Snapshot, found: &mut Findings) {
         for (pid, (key, _)) in &partition.memberships {
             found.checked(Rule::Orphan);
             if !snapshot.profile_exists(*pid) {
-                found.violation(
-                    Rule::Orphan,
+                left(
+                    found,
+                    Some(*pid),
                     key,
                     format!("a membership of profile {pid}, which is gone"),
                 );
@@ -272,8 +301,9 @@ pub(super) fn orphans(snapshot: &Snapshot, found: &mut Findings) {
     for (key, token) in &snapshot.api_tokens {
         found.checked(Rule::Orphan);
         if !snapshot.profile_exists(token.pid) {
-            found.violation(
-                Rule::Orphan,
+            left(
+                found,
+                Some(token.pid),
                 key,
                 format!(
                     "API token {} of profile {}, which is gone",

@@ -57,6 +57,8 @@ pub(super) struct Snapshot {
     pub(super) email_claims: Vec<(Key, Uuid)>,
     pub(super) profiles: BTreeMap<String, ProfilePartition>,
     pub(super) api_tokens: Vec<(Key, ApiTokenRecord)>,
+    /// The deleted profiles whose clean-up is still to finish (their pending purges).
+    pub(super) pending_purges: BTreeMap<Uuid, Key>,
 }
 
 /// `item` as record type `T`; an item that does not read is reported.
@@ -93,6 +95,18 @@ impl Snapshot {
             } else if keys::is_token(&key) {
                 if let Some(TokenRecord::Profile(token)) = read(&key, item, found) {
                     snapshot.api_tokens.push((key, token));
+                }
+            } else if keys::is_pending_purge(&key) {
+                found.checked(Rule::Unreadable);
+                match item
+                    .get("pid")
+                    .and_then(|pid| pid.as_str())
+                    .and_then(|pid| pid.parse::<Uuid>().ok())
+                {
+                    Some(pid) => {
+                        snapshot.pending_purges.insert(pid, key);
+                    }
+                    None => found.violation(Rule::Unreadable, &key, "a pending purge without pid"),
                 }
             } else if key.pk.starts_with(EMAIL_PARTITION)
                 && key.sk == EMAIL_CLAIM_SK
