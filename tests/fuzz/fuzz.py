@@ -147,94 +147,133 @@ def sign_up(api: Api, data_dir: Path, address: str, name: str) -> tuple[dict, st
 
 
 def prepare(api: Api, data_dir: Path) -> dict[str, str]:
+    """Objects for every path parameter. Each deleting operation gets an object of its own (so
+    the others keep reaching a live one), and the operations that would change what the rest
+    of the run relies on (limits, sign-up settings, the resource catalogue) work on a second,
+    scratch profile."""
     owner, session = sign_up(api, data_dir, "owner@fuzz.example", "Fuzz Owner")
-    other, other_session = sign_up(api, data_dir, "member@fuzz.example", "Fuzz Member")
-    sign_up(api, data_dir, "invitee@fuzz.example", "Fuzz Invitee")
     pid = api.call("GET", "/v1/profiles", token=session)["profiles"][0]["id"]
+    scratch = api.call("POST", "/v1/profiles", {"name": "Scratch"}, token=session, expect=201)["id"]
+    limits = api.call("POST", "/v1/profiles", {"name": "Limits"}, token=session, expect=201)["id"]
     p = f"/v1/profiles/{pid}"
-    tok = api.call(
-        "POST", f"{p}/tokens",
-        {"name": "fuzz", "permission": "full", "expires_in": "1 day", "password": PASSWORD},
-        token=session, expect=201,
-    )
-    api_token = tok["token"]
-    # A second token, the one the fuzzer may revoke (`tid`); the first stays for the whole run.
-    tid = api.call(
-        "POST", f"{p}/tokens",
-        {"name": "fuzz-revocable", "permission": "read", "expires_in": "1 day", "password": PASSWORD},
-        token=session, expect=201,
-    )["id"]
-    holder = api.call(
-        "POST", f"{p}/run/users",
-        {"email": "holder@fuzz.example", "name": "Session Holder", "password": PASSWORD,
-         "tags": [{"key": "team", "value": "blue"}, {"key": "plan", "value": "pro"}]},
-        token=session, expect=201,
-    )
-    target = api.call(
-        "POST", f"{p}/run/users",
-        {"email": "target@fuzz.example", "name": "Fuzz Target", "password": PASSWORD,
-         "tags": [{"key": "team", "value": "red"}]},
-        token=session, expect=201,
-    )
-    run_session = api.call(
-        "POST", f"{p}/run/login", {"email": "holder@fuzz.example", "password": PASSWORD}
-    )["token"]
-    policy = api.call(
-        "POST", f"{p}/policies",
-        {"name": "blue devices", "targets": [{"tag": {"key": "team", "value": "blue"}}],
-         "permissions": [{"effect": "allow", "actions": ["access"], "resources": [{"type": "device"}]}]},
-        token=session, expect=201,
-    )
+
+    def token(name: str, permission: str) -> dict:
+        return api.call(
+            "POST", f"{p}/tokens",
+            {"name": name, "permission": permission, "expires_in": "1 day", "password": PASSWORD},
+            token=session, expect=201,
+        )
+
+    def run_user(address: str, tags: list[dict]) -> str:
+        return api.call(
+            "POST", f"{p}/run/users",
+            {"email": address, "name": address.split("@")[0], "password": PASSWORD, "tags": tags},
+            token=session, expect=201,
+        )["id"]
+
+    def policy(name: str) -> str:
+        return api.call(
+            "POST", f"{p}/policies",
+            {"name": name, "targets": [{"tag": {"key": "team", "value": "blue"}}],
+             "permissions": [{"effect": "allow", "actions": ["access"], "resources": [{"type": "device"}]}]},
+            token=session, expect=201,
+        )["id"]
+
+    def invite(profile: str, address: str) -> str:
+        return api.call("POST", f"/v1/profiles/{profile}/team", {"email": address}, token=session, expect=201)["id"]
+
+    api_token = token("fuzz", "full")["token"]
+    tid = token("fuzz-revocable", "read")["id"]
+    run_user("holder@fuzz.example", [{"key": "team", "value": "blue"}, {"key": "plan", "value": "pro"}])
+    uid = run_user("target@fuzz.example", [{"key": "team", "value": "red"}])
+    uid_deleted = run_user("deleted@fuzz.example", [{"key": "team", "value": "blue"}])
+    run_session = api.call("POST", f"{p}/run/login", {"email": "holder@fuzz.example", "password": PASSWORD})["token"]
+    policy_id, policy_deleted = policy("blue devices"), policy("deleted")
     api.call(
         "PUT", f"{p}/run/settings",
         {"signup_enabled": True, "fields": [{"key": "team", "label": "Team", "type": "text"}]},
         token=session,
     )
-    # A team member (invited, accepted) and a pending invitation.
-    before = seen(data_dir)
-    inv = api.call("POST", f"{p}/team", {"email": "member@fuzz.example", "role": "member"}, token=session, expect=201)
-    outbox_token(data_dir, "member@fuzz.example", before)
-    api.call("POST", f"/v1/invitations/{inv['id']}/accept", {}, token=other_session)
-    pending = api.call("POST", f"{p}/team", {"email": "invitee@fuzz.example"}, token=session, expect=201)
-    limits_pid = api.call("POST", "/v1/profiles", {"name": "Limits"}, token=session, expect=201)["id"]
+    # Two members (one to remove), a pending invitation to resend, one to revoke, and one (from
+    # the scratch profile) for its invitee to accept or decline.
+    members = []
+    for address in ("member@fuzz.example", "leaver@fuzz.example"):
+        account, member_session = sign_up(api, data_dir, address, address.split("@")[0])
+        api.call("POST", f"/v1/invitations/{invite(pid, address)}/accept", {}, token=member_session)
+        members.append(account["id"])
+    _, invitee_session = sign_up(api, data_dir, "invitee@fuzz.example", "Fuzz Invitee")
+    _, revoked_session = sign_up(api, data_dir, "revoked@fuzz.example", "Fuzz Revoked")
     return {
-        "limits_pid": limits_pid,
         "session": session,
         "api_token": api_token,
         "run_session": run_session,
+        "invitee_session": invitee_session,
         "pid": pid,
-        "uid": target["id"],
-        "id": policy["id"],
+        "scratch_pid": scratch,
+        "limits_pid": limits,
+        "uid": uid,
+        "uid_deleted": uid_deleted,
+        "id": policy_id,
+        "id_deleted": policy_deleted,
         "tid": tid,
-        "aid": other["id"],
-        "iid": pending["id"],
+        "aid": members[0],
+        "aid_deleted": members[1],
+        "iid": invite(pid, "invitee@fuzz.example"),
+        "iid_revoked": invite(pid, "revoked@fuzz.example"),
+        "iid_answered": invite(scratch, "invitee@fuzz.example"),
     }
 
 
-# Cases found by earlier fuzz runs, replayed before the fuzz run so they stay fixed even when the
-# seed or schemathesis changes: (method, path template, auth, raw body, content type, wanted status).
-REGRESSIONS: list[tuple[str, str, str | None, bytes | None, str | None, int]] = []
+# Failures found by earlier fuzz runs, kept as cases replayed before every fuzz run (so they stay
+# fixed whatever the seed or the schemathesis version): each status the document must list for
+# an operation, and how to make the server answer it.
+DOCUMENTED = [
+    # The re-entered password is throttled like a login (too-many-attempts).
+    ("DELETE", "/v1/profiles/{pid}", "429"),
+    ("POST", "/v1/profiles/{pid}/tokens", "429"),
+    # Invitations sent per profile an hour (too-many-attempts); a resend counts as one.
+    ("POST", "/v1/profiles/{pid}/invitations/{iid}/resend", "429"),
+    ("POST", "/v1/profiles/{pid}/team", "429"),
+]
 
 
-def replay_regressions(base: str, state: dict[str, str]) -> int:
-    failures = 0
-    for method, path, auth, body, ctype, want in REGRESSIONS:
-        url = base + path.format(**state)
-        headers = {}
-        if auth:
-            headers["Authorization"] = f"Bearer {state[auth]}"
-        if ctype:
-            headers["Content-Type"] = ctype
-        r = requests.request(method, url, data=body, headers=headers, timeout=30)
-        ok = r.status_code == want
-        if ok and r.status_code >= 400:
-            ok = r.headers.get("content-type", "").startswith("application/problem+json")
-        if not ok:
-            failures += 1
-            print(f"fuzz: regression {method} {path} {body!r}: {r.status_code} "
-                  f"{r.headers.get('content-type')} {r.text[:300]}", file=sys.stderr)
-    print(f"fuzz: {len(REGRESSIONS)} regression cases replayed, {failures} failed")
-    return failures
+def replay_regressions(api: Api, data_dir: Path) -> int:
+    """Replays the cases in `DOCUMENTED` with an account of their own (its throttles and
+    quotas are spent here, not the fuzz run's): returns how many failed."""
+    document = json.loads(SCHEMA.read_text())
+    failures = [
+        f"{method} {path} does not document {status}"
+        for method, path, status in DOCUMENTED
+        if status not in document["paths"][path][method.lower()]["responses"]
+    ]
+
+    def expect_problem(r: requests.Response, status: int, kind: str, what: str) -> None:
+        ctype = r.headers.get("content-type", "")
+        body = r.json() if "json" in ctype else {}
+        if r.status_code != status or not ctype.startswith("application/problem+json") or body.get("type") != kind:
+            failures.append(f"{what}: {r.status_code} {ctype} {r.text[:200]}")
+
+    _, session = sign_up(api, data_dir, "throttled@fuzz.example", "Throttled")
+    auth = {"Authorization": f"Bearer {session}"}
+    pid = api.call("GET", "/v1/profiles", token=session)["profiles"][0]["id"]
+    p = f"{api.base}/v1/profiles/{pid}"
+    for _ in range(11):
+        r = api.http.delete(p, json={"password": "not the password"}, headers=auth, timeout=30)
+    expect_problem(r, 429, "too-many-attempts", "DELETE /v1/profiles/{pid} after 11 wrong passwords")
+    r = api.http.post(f"{p}/tokens", json={"name": "t", "permission": "read", "expires_in": "1 day",
+                                           "password": "not the password"}, headers=auth, timeout=30)
+    expect_problem(r, 429, "too-many-attempts", "POST /v1/profiles/{pid}/tokens after 11 wrong passwords")
+    sign_up(api, data_dir, "resent@fuzz.example", "Resent")
+    iid = api.call("POST", f"/v1/profiles/{pid}/team", {"email": "resent@fuzz.example"}, token=session, expect=201)["id"]
+    for _ in range(20):
+        r = api.http.post(f"{p}/invitations/{iid}/resend", headers=auth, timeout=30)
+    expect_problem(r, 429, "too-many-attempts", "the 20th resend of an invitation within the hour")
+    r = api.http.post(f"{p}/team", json={"email": "owner@fuzz.example"}, headers=auth, timeout=30)
+    expect_problem(r, 429, "too-many-attempts", "an invitation past 20 within the hour")
+    for failure in failures:
+        print(f"fuzz: regression: {failure}", file=sys.stderr)
+    print(f"fuzz: {len(DOCUMENTED)} documented statuses and 4 regression requests checked, {len(failures)} failed")
+    return len(failures)
 
 
 def config(state: dict[str, str], report: Path, only: str | None) -> str:
@@ -286,10 +325,35 @@ directory = "{report}"
 [reports.junit]
 enabled = true
 
-# The limits are fuzzed on a profile of their own: a limit of 0 would refuse the rest of the run.
+# What would change the rest of the run (a limit of 0, sign-up turned off, an empty resource
+# catalogue) is fuzzed on scratch profiles: the limits on one, the rest on another (where a
+# fuzzed limit of 0 would refuse them).
+[[operations]]
+include-name = ["PUT /v1/profiles/{{pid}}/run/settings", "PUT /v1/profiles/{{pid}}/resource-types"]
+parameters = {{ "path.pid" = "{state['scratch_pid']}" }}
 [[operations]]
 include-name = "PUT /v1/profiles/{{pid}}/limits"
 parameters = {{ "path.pid" = "{state['limits_pid']}" }}
+
+# Deletions get objects of their own.
+[[operations]]
+include-name = "DELETE /v1/profiles/{{pid}}/run/users/{{uid}}"
+parameters = {{ "path.uid" = "{state['uid_deleted']}" }}
+[[operations]]
+include-name = "DELETE /v1/profiles/{{pid}}/policies/{{id}}"
+parameters = {{ "path.id" = "{state['id_deleted']}" }}
+[[operations]]
+include-name = "DELETE /v1/profiles/{{pid}}/team/{{aid}}"
+parameters = {{ "path.aid" = "{state['aid_deleted']}" }}
+[[operations]]
+include-name = "DELETE /v1/profiles/{{pid}}/invitations/{{iid}}"
+parameters = {{ "path.iid" = "{state['iid_revoked']}" }}
+
+# An invitation is answered by its invitee.
+[[operations]]
+include-name = ["POST /v1/invitations/{{iid}}/accept", "POST /v1/invitations/{{iid}}/decline"]
+parameters = {{ "path.iid" = "{state['iid_answered']}" }}
+headers = {{ Authorization = "Bearer {state['invitee_session']}" }}
 
 # A paging cursor is opaque and tamper-evident: one the server did not hand out is 400
 # `invalid-cursor` (documented), whatever its shape.
@@ -334,7 +398,7 @@ def main() -> int:
     try:
         api = Api(base)
         state = prepare(api, work / "data")
-        failed += replay_regressions(base, state)
+        failed += replay_regressions(api, work / "data")
         for only in [None, *END_RUN]:
             rc, cases = run_schemathesis(base, state, log_dir, work, only)
             failed += rc != 0
