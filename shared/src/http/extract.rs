@@ -2,6 +2,7 @@
 //! JSON bodies (one Content-Type rule for all), optional JSON bodies, and ids in the path.
 
 use axum::body::Bytes;
+use axum::extract::rejection::RawPathParamsRejection;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -133,15 +134,30 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let params = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::Refused(crate::refusal::Refusal::Internal))?;
+        let params = raw_params(parts, state).await?;
         let (name, raw) = params
             .iter()
             .last()
             .ok_or(ApiError::Refused(crate::refusal::Refusal::Internal))?;
         id(what(name), raw).map(PathId)
     }
+}
+
+/// The path's parameters as sent. One that is not UTF-8 once percent-decoded (`%FF`) cannot be
+/// an id: 400 `invalid-id`, like any other malformed id (found by schemathesis: it was a 500).
+pub async fn raw_params<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<RawPathParams, ApiError> {
+    RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|rejection| match rejection {
+            RawPathParamsRejection::InvalidUtf8InPathParam(_) => ApiError::InvalidId(
+                "an id in the path is not valid UTF-8 once percent-decoded (a UUID is expected)"
+                    .into(),
+            ),
+            _ => ApiError::Refused(crate::refusal::Refusal::Internal),
+        })
 }
 
 /// Deserialises a field that may be absent (`None`), null (`Some(None)`) or set (`Some(Some)`).
