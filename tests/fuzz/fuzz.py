@@ -36,13 +36,15 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "docs" / "openapi.json"
-SEED = 20261113
+SEED = int(os.environ.get("FUZZ_SEED", "20261113"))
 # Examples per operation in the main run; with the coverage phase the run exceeds 1,000 cases.
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
 PASSWORD = "fuzz-Passw0rd-long-enough"
 # Fuzzed last, one after the other, in this order: each may end credentials the next ones use.
 END_RUN = ["DELETE /v1/account", "POST /v1/run/logout", "POST /v1/logout"]
 END_EXAMPLES = 10
+# Examples per operation in the run with the path parameters left to the fuzzer.
+UNBOUND_EXAMPLES = int(os.environ.get("FUZZ_UNBOUND_EXAMPLES", "5"))
 
 
 def die(message: str) -> None:
@@ -270,18 +272,28 @@ def replay_regressions(api: Api, data_dir: Path) -> int:
     expect_problem(r, 429, "too-many-attempts", "the 20th resend of an invitation within the hour")
     r = api.http.post(f"{p}/team", json={"email": "owner@fuzz.example"}, headers=auth, timeout=30)
     expect_problem(r, 429, "too-many-attempts", "an invitation past 20 within the hour")
+    # A path id that is not UTF-8 once percent-decoded was a 500.
+    for method, path in [("GET", f"/v1/profiles/%FF/run/settings"), ("POST", "/v1/invitations/%FF/accept"),
+                         ("GET", f"/v1/profiles/{pid}/run/users/%C3%28")]:
+        r = api.http.request(method, api.base + path, headers=auth, timeout=30)
+        expect_problem(r, 400, "invalid-id", f"{method} {path}")
     for failure in failures:
         print(f"fuzz: regression: {failure}", file=sys.stderr)
-    print(f"fuzz: {len(DOCUMENTED)} documented statuses and 4 regression requests checked, {len(failures)} failed")
+    print(f"fuzz: {len(DOCUMENTED)} documented statuses and 7 regression requests checked, {len(failures)} failed")
     return len(failures)
 
 
-def config(state: dict[str, str], report: Path, only: str | None) -> str:
-    """The schemathesis configuration: the main run (`only` None) or the run of one end operation."""
+def config(state: dict[str, str], report: Path, only: str | None, bind: bool) -> str:
+    """The schemathesis configuration: a run of every operation but `END_RUN` (`only` None), or
+    of one end operation; with the path parameters bound to the prepared objects, or left to the
+    fuzzer (`bind` false: malformed ids, strangers' ids)."""
     if only is None:
         ops = "".join(f'\n[[operations]]\ninclude-name = "{name}"\nenabled = false\n' for name in END_RUN)
     else:
         ops = ""
+    if bind:
+        ops = bound(state) + ops
+    examples = END_EXAMPLES if only is not None else MAX_EXAMPLES if bind else UNBOUND_EXAMPLES
     return f"""
 seed = {SEED}
 continue-on-failure = true
@@ -292,7 +304,7 @@ workers = 1
 enabled = false
 
 [generation]
-max-examples = {MAX_EXAMPLES if only is None else END_EXAMPLES}
+max-examples = {examples}
 database = "none"
 
 [checks]
@@ -312,6 +324,22 @@ bearer = "{state['api_token']}"
 [auth.openapi.runUserSession]
 bearer = "{state['run_session']}"
 
+[reports]
+directory = "{report}"
+[reports.junit]
+enabled = true
+
+# A paging cursor is opaque and tamper-evident: one the server did not hand out is 400
+# `invalid-cursor` (documented), whatever its shape.
+[[operations]]
+include-name = "GET /v1/profiles/{{pid}}/run/users"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "422", "429"]
+{ops}"""
+
+
+def bound(state: dict[str, str]) -> str:
+    """Path parameters bound to the prepared objects (a TOML fragment)."""
+    return f"""
 [parameters]
 "path.pid" = "{state['pid']}"
 "path.uid" = "{state['uid']}"
@@ -319,11 +347,6 @@ bearer = "{state['run_session']}"
 "path.tid" = "{state['tid']}"
 "path.aid" = "{state['aid']}"
 "path.iid" = "{state['iid']}"
-
-[reports]
-directory = "{report}"
-[reports.junit]
-enabled = true
 
 # What would change the rest of the run (a limit of 0, sign-up turned off, an empty resource
 # catalogue) is fuzzed on scratch profiles: the limits on one, the rest on another (where a
@@ -355,19 +378,19 @@ include-name = ["POST /v1/invitations/{{iid}}/accept", "POST /v1/invitations/{{i
 parameters = {{ "path.iid" = "{state['iid_answered']}" }}
 headers = {{ Authorization = "Bearer {state['invitee_session']}" }}
 
-# A paging cursor is opaque and tamper-evident: one the server did not hand out is 400
-# `invalid-cursor` (documented), whatever its shape.
-[[operations]]
-include-name = "GET /v1/profiles/{{pid}}/run/users"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "422", "429"]
-{ops}"""
+"""
 
 
-def run_schemathesis(base: str, state: dict[str, str], log_dir: Path, work: Path, only: str | None) -> tuple[int, int]:
-    name = "main" if only is None else "end-" + re.sub(r"[^a-z]+", "-", only.lower()).strip("-")
+def run_schemathesis(
+    base: str, state: dict[str, str], log_dir: Path, work: Path, only: str | None, bind: bool
+) -> tuple[int, int]:
+    if only is None:
+        name = "main" if bind else "unbound"
+    else:
+        name = "end-" + re.sub(r"[^a-z]+", "-", only.lower()).strip("-")
     report = log_dir / f"fuzz-{name}"
     cfg = work / f"schemathesis-{name}.toml"
-    cfg.write_text(config(state, report, only))
+    cfg.write_text(config(state, report, only, bind))
     args = [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(cfg), "--no-color",
             "run", str(SCHEMA), "--url", base]
     if only is not None:
@@ -399,8 +422,9 @@ def main() -> int:
         api = Api(base)
         state = prepare(api, work / "data")
         failed += replay_regressions(api, work / "data")
-        for only in [None, *END_RUN]:
-            rc, cases = run_schemathesis(base, state, log_dir, work, only)
+        runs = [(None, True), (None, False), *((only, True) for only in END_RUN)]
+        for only, bind in runs:
+            rc, cases = run_schemathesis(base, state, log_dir, work, only, bind)
             failed += rc != 0
             total += cases
     finally:
