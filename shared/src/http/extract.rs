@@ -89,13 +89,35 @@ where
 /// Parses a JSON body, telling malformed JSON (400) from a well-formed body of the wrong shape
 /// (422: not an object, wrong types, unknown or missing fields).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| ApiError::MalformedJson(format!("the body is not valid JSON: {error}")))?;
     // serde would read an array into a struct field by field: only an object is a body here.
     if !value.is_object() {
         return Err(ApiError::InvalidBody("body: must be a JSON object".into()));
     }
+    whole_numbers(&mut value);
     serde_json::from_value(value).map_err(|error| ApiError::InvalidBody(format!("body: {error}")))
+}
+
+/// JSON has one kind of number, and JSON Schema (so the document) reads `3.0` as the integer 3:
+/// a whole number written with a fraction becomes an integer before serde reads it into an
+/// integer field (found by schemathesis: `{"emails": -359057.0}` was refused as `invalid-body`).
+fn whole_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            // 2^63 is exact as a float; below it every whole float fits an i64.
+            let whole = number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= -(2f64.powi(63)) && *f < 2f64.powi(63));
+            if let Some(whole) = whole {
+                *value = Value::from(whole as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers),
+        _ => {}
+    }
 }
 
 /// A UUID from the path.
@@ -167,4 +189,67 @@ where
     D: serde::Deserializer<'de>,
 {
     serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Limits {
+        emails: Option<i64>,
+        ratio: Option<f64>,
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_fraction_reads_as_an_integer() {
+        let Ok(body) = parse::<Limits>(br#"{"emails": -359057.0, "ratio": 2.0}"#) else {
+            panic!("a whole number with a fraction was refused");
+        };
+        assert_eq!(body.emails, Some(-359_057));
+        assert_eq!(body.ratio, Some(2.0));
+        // A fraction, or a whole number past i64, is still no integer.
+        for body in [&br#"{"emails": 1.5}"#[..], br#"{"emails": 1e19}"#] {
+            assert!(matches!(
+                parse::<Limits>(body),
+                Err(ApiError::InvalidBody(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_path_id_that_is_not_utf8_is_an_invalid_id() {
+        use axum::Router;
+        use axum::body::Body;
+        use axum::response::IntoResponse;
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        let app = Router::new().route(
+            "/things/{tid}",
+            get(|id: Result<PathId, ApiError>| async move {
+                match id {
+                    Ok(PathId(id)) => id.to_string().into_response(),
+                    Err(error) => error.into_response(),
+                }
+            }),
+        );
+        for (path, status) in [
+            ("/things/%FF", 400),
+            ("/things/%C3%28", 400),
+            ("/things/x", 400),
+        ] {
+            let Ok(request) = axum::http::Request::get(path).body(Body::empty()) else {
+                panic!("request");
+            };
+            let Ok(response) = app.clone().oneshot(request).await;
+            assert_eq!(response.status().as_u16(), status, "{path}");
+            assert_eq!(
+                response.headers()[axum::http::header::CONTENT_TYPE],
+                "application/problem+json",
+                "{path}"
+            );
+        }
+    }
 }
