@@ -2,18 +2,23 @@
 
 Usage: python tests/fuzz/fuzz.py <tenantry-local binary> <log dir>
 
-Starts the server on a free port with a fresh data dir, prepares state through the real HTTP API
-(a verified account with a login session, its profile, a full API token, run users with tags and a
-run-user session, a policy, a team member and a pending invitation), replays the regression cases
-found by earlier fuzz runs, then runs schemathesis over docs/openapi.json with every check on,
-path parameters bound to the prepared objects and a fixed seed. Exits non-zero on any failure.
+Starts the server on a free port with a fresh data dir (its output in <log dir>/fuzz-server.log),
+prepares state through the real HTTP API (a verified owner with a login session, a full API
+token, run users with tags and a run-user session, policies, team members, invitations, scratch
+profiles), replays the cases earlier fuzz runs found (`DOCUMENTED` and `replay_regressions`),
+then runs schemathesis over docs/openapi.json with every check on (plus the one in hooks.py), a
+fixed seed and the bearer schemes bound to the prepared tokens. Prints the cases run; exits
+non-zero on any failure, on fewer than 1,000 cases, or if the server died on the way.
 
-Two runs, because a few operations end the fuzzer's own credentials:
-  1. the main run: every operation but `POST /v1/logout`, `POST /v1/run/logout` and
-     `DELETE /v1/account` (the ones that revoke the session or run-user session the run uses, or
-     the account itself). The operations that can cut the run user's sessions (delete, set
-     password, deactivate) are pointed at a second run user (`uid`), not the session's holder.
-  2. the end run: those three operations, after which the credentials may be gone.
+The runs, in order (a few operations end the fuzzer's own credentials):
+  1. main: every operation but those of `END_RUN`, path parameters bound to prepared objects.
+     Each deleting operation gets an object of its own, and what would change the rest of the
+     run (limits, sign-up settings, resource catalogue) works on scratch profiles.
+  2. unbound: the same operations with path parameters left to the fuzzer (malformed ids,
+     strangers' ids).
+  3. one run per operation of `END_RUN` (`DELETE /v1/account`, `POST /v1/run/logout`,
+     `POST /v1/logout`): each may revoke the credentials the later ones use.
+Knobs: FUZZ_SEED, FUZZ_MAX_EXAMPLES (main run, per operation), FUZZ_UNBOUND_EXAMPLES.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -81,8 +87,6 @@ def start_server(binary: str, log_dir: Path, data_dir: Path) -> tuple[subprocess
                 for rest in proc.stdout:  # type: ignore[union-attr]
                     log.write(rest)
                     log.flush()
-
-            import threading
 
             threading.Thread(target=drain, daemon=True).start()
             return proc, f"http://127.0.0.1:{port}"
@@ -433,6 +437,9 @@ def main() -> int:
             rc, cases = run_schemathesis(base, state, log_dir, work, only, bind)
             failed += rc != 0
             total += cases
+        if proc.poll() is not None:
+            print(f"fuzz: the server died during the run (exit {proc.returncode})", file=sys.stderr)
+            failed += 1
     finally:
         stop_server(proc)
         shutil.rmtree(work, ignore_errors=True)
