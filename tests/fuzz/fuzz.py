@@ -407,7 +407,9 @@ def run_schemathesis(
         args += ["--include-name", only]
     out_path = log_dir / f"fuzz-{name}.log"
     with open(out_path, "w") as out:
-        rc = subprocess.call(args, stdout=out, stderr=subprocess.STDOUT, cwd=work)
+        # No __pycache__ left beside hooks.py in the work tree.
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        rc = subprocess.call(args, stdout=out, stderr=subprocess.STDOUT, cwd=work, env=env)
     text = out_path.read_text()
     m = re.search(r"Test cases:\s*\n\s*(\d+) generated", text)
     cases = int(m.group(1)) if m else 0
