@@ -19,7 +19,7 @@ pub mod team;
 pub mod tokens;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -232,9 +232,7 @@ async fn path_pid(
     app: &App,
     parts: &mut axum::http::request::Parts,
 ) -> Result<uuid::Uuid, ApiError> {
-    let params = RawPathParams::from_request_parts(parts, app)
-        .await
-        .map_err(|_| Refusal::Internal)?;
+    let params = extract::raw_params(parts, app).await?;
     let raw = params
         .iter()
         .find(|(name, _)| *name == "pid")

@@ -95,7 +95,8 @@ pub fn routes() -> Vec<Route> {
                 "Delete the profile and everything under it (password re-entered)",
             )
             .body(schema::<DeleteBody>)
-            .errors(&[StatusCode::CONFLICT]),
+            // 429: the re-entered password is throttled like a login.
+            .errors(&[StatusCode::CONFLICT, StatusCode::TOO_MANY_REQUESTS]),
         ),
         route(
             Method::PUT,

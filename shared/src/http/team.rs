@@ -49,7 +49,8 @@ pub fn routes() -> Vec<Route> {
             )
             .status(StatusCode::CREATED)
             .body(schema::<InviteBody>)
-            .errors(&[StatusCode::CONFLICT]),
+            // 429: invitations sent per profile an hour and per account a day, and `emails`.
+            .errors(&[StatusCode::CONFLICT, StatusCode::TOO_MANY_REQUESTS]),
         ),
         route(
             Method::GET,
@@ -92,7 +93,8 @@ pub fn routes() -> Vec<Route> {
                 "Send a pending invitation again: a new link, its expiry restarted",
                 schema::<InvitationBody>,
             )
-            .errors(&[StatusCode::CONFLICT]),
+            // 429: a resend counts as a sent invitation (see `invite`).
+            .errors(&[StatusCode::CONFLICT, StatusCode::TOO_MANY_REQUESTS]),
         ),
         route(
             Method::DELETE,

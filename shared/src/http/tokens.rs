@@ -41,7 +41,8 @@ pub fn routes() -> Vec<Route> {
             )
             .status(StatusCode::CREATED)
             .body(schema::<IssueBody>)
-            .errors(&[StatusCode::UNAUTHORIZED]),
+            // 429: the re-entered password is throttled like a login.
+            .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
         ),
         route(
             Method::GET,
