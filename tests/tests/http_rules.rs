@@ -12,6 +12,7 @@ tenantry_tests::on_both_adapters!(
     one_visible_address_is_one_account,
     names_refuse_bidi_overrides_and_write_nothing,
     an_empty_object_answers_an_invitation_like_no_body,
+    a_non_utf8_path_id_is_invalid_and_a_whole_float_is_an_integer,
 );
 
 fn no_store(reply: &tenantry_tests::api::Reply) -> bool {
@@ -151,4 +152,46 @@ async fn an_empty_object_answers_an_invitation_like_no_body(api: Api) {
         assert_eq!(reply.status, StatusCode::OK, "{answer}: {}", reply.text);
         assert_eq!(reply.json["status"], status);
     }
+}
+
+/// Found by the fuzz run (issue 13): a path id that is not UTF-8 once percent-decoded was a 500,
+/// and a whole number written with a decimal point (`3.0`, an integer to JSON Schema) was refused
+/// as a wrong body. Neither writes anything when refused.
+async fn a_non_utf8_path_id_is_invalid_and_a_whole_float_is_an_integer(api: Api) {
+    let reply = api
+        .assert_writes_nothing("a %FF path id", || {
+            api.call(Method::GET, "/v1/profiles/%FF/run/settings", None, None)
+        })
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    assert_eq!(reply.problem(), "invalid-id");
+    let (owner, _) = person(&api, "owner").await;
+    let pid = profile(&api, &owner, "Team").await;
+    let reply = api
+        .call(
+            Method::PUT,
+            &format!("/v1/profiles/{pid}/limits"),
+            Some(&owner.session),
+            Some(json!({"emails": 3.0})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json["limits"]["emails"], 3, "{}", reply.text);
+    let limits = format!("/v1/profiles/{pid}/limits");
+    let reply = api
+        .assert_writes_nothing("a real fraction", || {
+            api.call(
+                Method::PUT,
+                &limits,
+                Some(&owner.session),
+                Some(json!({"emails": 3.5})),
+            )
+        })
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        reply.text
+    );
 }

@@ -175,3 +175,23 @@ async fn the_router_serves_the_document() {
     assert_eq!(reply.content_type(), "application/json");
     assert_eq!(reply.json, shared::http::openapi::document());
 }
+
+/// Found by the fuzz run (issue 13): routes that re-check a password (throttled like a login) or
+/// send invitations (capped per hour and day) can answer 429, and the document must say so.
+#[test]
+fn throttled_and_capped_routes_document_429() {
+    let document = shared::http::openapi::document();
+    for (method, path) in [
+        ("delete", "/v1/profiles/{pid}"),
+        ("post", "/v1/profiles/{pid}/tokens"),
+        ("post", "/v1/profiles/{pid}/team"),
+        ("post", "/v1/profiles/{pid}/invitations/{iid}/resend"),
+    ] {
+        assert!(
+            document["paths"][path][method]["responses"]
+                .get("429")
+                .is_some(),
+            "{method} {path} does not list 429"
+        );
+    }
+}
