@@ -8,7 +8,8 @@ What is read: every file under LOG_DIR (`target/test-logs`), at any depth: the a
 of every test binary (`app/`, both adapters), the local servers the tests and the fuzz run start
 (`local-server/`, `fuzz/`), the output of `cargo test`, the fault proxy. What is not: the password
 list itself (`secrets/`), and the logs of the tools we did not write and that see every request by
-design (DynamoDB Local, the SES emulator, apt, pip): `IGNORED_FILES`.
+design (DynamoDB Local, the SES emulator, apt, pip: `IGNORED_FILES`; schemathesis's output and
+reports, `fuzz-*` but `fuzz-server.log`).
 
 What is a hit:
   - any password the tests sent (the lists under `secrets/`, written by tenantry_tests::logs and
@@ -37,6 +38,12 @@ PATTERNS = [
 ]
 
 
+def is_fuzz_tool_output(name):
+    """schemathesis's own output (`fuzz-main.log`, its reports): it prints the requests of a
+    failing case, credentials included, by design; the fuzzed server's log is ours and read."""
+    return name.startswith("fuzz-") and name != "fuzz-server.log"
+
+
 def passwords(log_dir):
     found = set()
     directory = os.path.join(log_dir, SECRETS_DIR)
@@ -60,9 +67,11 @@ def main():
     files = lines = 0
     hits = []
     for root, dirs, names in os.walk(log_dir):
-        dirs[:] = [d for d in dirs if not (root == log_dir and d == SECRETS_DIR)]
+        dirs[:] = [
+            d for d in dirs if not (root == log_dir and (d == SECRETS_DIR or is_fuzz_tool_output(d)))
+        ]
         for name in sorted(names):
-            if root == log_dir and name in IGNORED_FILES:
+            if root == log_dir and (name in IGNORED_FILES or is_fuzz_tool_output(name)):
                 continue
             path = os.path.join(root, name)
             files += 1

@@ -7,15 +7,17 @@
 #   services  DynamoDB Local (in memory) and the SES v2 emulator aws-ses-v2-local, each on a free
 #             loopback port; stopped on exit, whatever happens
 #   steps     cargo fmt --check, template checks (SAM translate + cfn-lint), docs/openapi.json
-#             validated as OpenAPI 3.1 (openapi-spec-validator), cargo test, cargo clippy, and a
-#             scan of every log line the run produced for secrets (scripts/logscan.py)
+#             validated as OpenAPI 3.1 (openapi-spec-validator), cargo test (the fault run and
+#             the invariant checker among them), the authorization matrix, the schemathesis fuzz
+#             run against the local server (tests/fuzz/fuzz.py), cargo clippy, and a scan of every
+#             log line the run produced for secrets (scripts/logscan.py)
 # Every step runs even when an earlier one failed; the exit code is non-zero when any failed, and
 # a summary of the steps closes the log. Logs of the services: target/test-logs/.
 #
 # Environment knobs (all optional):
 #   TEST_SKIP="clippy fmt"     skip these steps (names as in the summary: fmt template openapi test
-#                              matrix clippy logscan; the authorization matrix runs last, in its
-#                              own step; skipping 'test' skips 'logscan' too)
+#                              matrix fuzz clippy logscan; the authorization matrix runs after
+#                              'test', in its own step; skipping 'test' skips 'logscan' too)
 #   DDB_START_TIMEOUT=90       seconds to wait for DynamoDB Local to answer
 #   SES_START_TIMEOUT=30       seconds to wait for the SES emulator to answer
 #   Extra arguments are passed to `cargo test`, e.g. `scripts/test.sh -p tenantry-tests`.
@@ -455,6 +457,15 @@ step_test() {
 
 MATRIX_CASE="every_route_and_principal_gets_the_expected_status"
 
+# schemathesis (pinned in infra/requirements.txt) over docs/openapi.json against the local server
+# (the debug binary `cargo test` built), with prepared accounts, tokens and run users:
+# tests/fuzz/fuzz.py. Fails on any failed check, on fewer than 1,000 cases, or a server crash.
+step_fuzz() {
+    local binary="${CARGO_TARGET_DIR:-$ROOT/target}/debug/tenantry-local"
+    cargo build -p tenantry-local
+    "$VENV/bin/python" "$ROOT/tests/fuzz/fuzz.py" "$binary" "$LOG_DIR"
+}
+
 step_matrix() {
     local out="$LOG_DIR/cargo-test-matrix.log" rc=0
     cargo test -p tenantry-tests --test authz_matrix --no-fail-fast -- "$MATRIX_CASE" 2>&1 | tee "$out" || rc=$?
@@ -497,6 +508,9 @@ if ((${#CARGO_TEST_ARGS[@]} == 0)) && [[ "$TEST_SKIP" != *" test "* ]]; then
 fi
 section "services: stop"
 stop_services
+if ((${#CARGO_TEST_ARGS[@]} == 0)); then
+    run_step fuzz step_fuzz
+fi
 
 run_step clippy step_clippy
 if [[ "$TEST_SKIP" != *" test "* ]]; then

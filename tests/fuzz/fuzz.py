@@ -46,6 +46,7 @@ SEED = int(os.environ.get("FUZZ_SEED", "20261113"))
 # Examples per operation in the main run; with the coverage phase the run exceeds 1,000 cases.
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
 PASSWORD = "fuzz-Passw0rd-long-enough"
+WRONG_PASSWORD = "not the password"
 # Fuzzed last, one after the other, in this order: each may end credentials the next ones use.
 END_RUN = ["DELETE /v1/account", "POST /v1/run/logout", "POST /v1/logout"]
 END_EXAMPLES = 10
@@ -264,10 +265,10 @@ def replay_regressions(api: Api, data_dir: Path) -> int:
     pid = api.call("GET", "/v1/profiles", token=session)["profiles"][0]["id"]
     p = f"{api.base}/v1/profiles/{pid}"
     for _ in range(11):
-        r = api.http.delete(p, json={"password": "not the password"}, headers=auth, timeout=30)
+        r = api.http.delete(p, json={"password": WRONG_PASSWORD}, headers=auth, timeout=30)
     expect_problem(r, 429, "too-many-attempts", "DELETE /v1/profiles/{pid} after 11 wrong passwords")
     r = api.http.post(f"{p}/tokens", json={"name": "t", "permission": "read", "expires_in": "1 day",
-                                           "password": "not the password"}, headers=auth, timeout=30)
+                                           "password": WRONG_PASSWORD}, headers=auth, timeout=30)
     expect_problem(r, 429, "too-many-attempts", "POST /v1/profiles/{pid}/tokens after 11 wrong passwords")
     sign_up(api, data_dir, "resent@fuzz.example", "Resent")
     iid = api.call("POST", f"/v1/profiles/{pid}/team", {"email": "resent@fuzz.example"}, token=session, expect=201)["id"]
@@ -425,6 +426,9 @@ def main() -> int:
         die("usage: fuzz.py <tenantry-local binary> <log dir>")
     binary, log_dir = sys.argv[1], Path(sys.argv[2]).resolve()
     log_dir.mkdir(parents=True, exist_ok=True)
+    # The passwords this run sends, for the test command's log scan (scripts/logscan.py).
+    (log_dir / "secrets").mkdir(exist_ok=True)
+    (log_dir / "secrets" / "fuzz.txt").write_text(f"{PASSWORD}\n{WRONG_PASSWORD}\n")
     work = Path(tempfile.mkdtemp(prefix="tenantry-fuzz-"))
     started = time.monotonic()
     proc, base = start_server(binary, log_dir, work / "data")
