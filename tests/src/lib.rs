@@ -5,6 +5,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod mailbox;
 pub mod policy_reference;
