@@ -8,13 +8,15 @@
 //! 3. [`app`]: the context every rule runs with (table, settings, clock);
 //! 4. [`domain`]: every business rule, free of AWS and web types;
 //! 5. triggers on top: [`http`] (routers, problem+json), [`notify`] (the change handler),
-//!    [`stream`] and [`lambda`] (what Lambda hands over). AWS types appear only in the
-//!    adapters: `store::dynamo`, `mail::ses`, `stream`, `lambda` and [`aws`].
+//!    [`stream`] and [`lambda`] (what Lambda hands over), [`check`] (the invariant checker).
+//!    AWS types appear only in the adapters: `store::dynamo`, `mail::ses`, `stream`, `lambda`
+//!    and [`aws`].
 
 pub mod app;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod catalogue;
+pub mod check;
 pub mod config;
 pub mod domain;
 pub mod email;
