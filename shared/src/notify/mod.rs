@@ -10,6 +10,8 @@
 //!   e-mail, its link prepared the same way;
 //! - an API token removed by TTL after it expired: its profile's `tokens` gauge falls (the one
 //!   gauge change no request makes);
+//! - a profile deleted: whatever is left of it goes (a deletion whose purge failed half-way
+//!   cannot be retried by its owner: the profile is gone);
 //! - a profile's use of a service crossing 80 %, 90 % or 100 % of its limit: an alert to the
 //!   owner (monthly counters only rise within a month, so once per threshold per month; gauges
 //!   alert on every rise across a threshold; only to a verified e-mail).
@@ -35,7 +37,7 @@ use crate::domain::records::{
 };
 use crate::domain::tx::Tx;
 use crate::domain::usage;
-use crate::domain::{recovery, run_users, team, verification};
+use crate::domain::{profiles, recovery, run_users, team, verification};
 use crate::keys;
 use crate::mail::{Email, Mailer};
 use crate::refusal::Refusal;
@@ -81,6 +83,8 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, event: &StreamEvent) -> anyh
         run_reset_requested(app, mailer, event).await
     } else if key.sk.starts_with(keys::INVITE_PREFIX) {
         invitation_changed(app, mailer, event).await
+    } else if keys::is_profile(key) && event.change.new.is_none() {
+        profile_deleted(app, event).await
     } else if keys::is_profile(key) {
         gauges_changed(app, mailer, event).await
     } else if keys::is_usage_counters(key) {
@@ -247,6 +251,17 @@ async fn token_expired(app: &App, event: &StreamEvent) -> anyhow::Result<()> {
         Ok(()) | Err(Refusal::Contended(_)) => Ok(()),
         Err(refusal) => Err(refusal.into()),
     }
+}
+
+/// A profile was deleted: whatever of it is left goes. The deletion purges it already, after
+/// the profile item is gone; when that purge fails half-way (the store failing), the retry finds
+/// no profile to delete, so the rest would stay for ever (a fault run showed it, issue 13). The
+/// purge removes what is there, so running it again is harmless.
+async fn profile_deleted(app: &App, event: &StreamEvent) -> anyhow::Result<()> {
+    let pid = keys::profile_of(&event.change.key)
+        .ok_or_else(|| anyhow::anyhow!("a profile item outside a profile partition"))?;
+    profiles::purge(app, pid).await?;
+    Ok(())
 }
 
 /// The profile and its owner's account (`None` when the profile is gone).
