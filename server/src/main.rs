@@ -6,7 +6,12 @@
 //! - Stops cleanly on Ctrl-C / SIGTERM.
 //! - Also serves the OpenAPI document at `GET /v1/openapi.json`; `tenantry-local openapi [FILE]`
 //!   prints it (or writes it to FILE, e.g. `docs/openapi.json`) and exits.
+//! - `tenantry-local check` checks the invariants of the stored data (issue 13: gauges, e-mail
+//!   claims, memberships, orphans, limits; see `shared::check`) on the embedded store, which must
+//!   not be in use by a running server (redb locks its file), or on DynamoDB with `TABLE_NAME`;
+//!   prints the report as JSON, exits 0 when clean, 1 with violations, 2 on an error.
 
+mod check;
 mod feed;
 
 use std::net::SocketAddr;
@@ -27,8 +32,10 @@ async fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         None => {}
         Some("openapi") => return write_openapi(args.get(1).map(String::as_str)),
+        Some("check") => std::process::exit(check::run(&data_dir()).await),
         Some(other) => anyhow::bail!(
-            "unknown argument `{other}`: run without arguments to serve, or `openapi [FILE]`"
+            "unknown argument `{other}`: run without arguments to serve, `openapi [FILE]`, or \
+             `check` (the invariants of the stored data; stop the server first)"
         ),
     }
     shared::telemetry::init_json();
@@ -36,9 +43,7 @@ async fn main() -> anyhow::Result<()> {
         Ok(port) => port.trim().parse().context("PORT must be a port number")?,
         Err(_) => 3000,
     };
-    let data_dir = PathBuf::from(
-        std::env::var("TENANTRY_DATA_DIR").unwrap_or_else(|_| "./.tenantry".to_owned()),
-    );
+    let data_dir = data_dir();
 
     let mailer = shared::mail::mailer_from_env(&data_dir).await?;
     let mut feed_of = None;
@@ -83,6 +88,11 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `TENANTRY_DATA_DIR`, by default `./.tenantry`.
+fn data_dir() -> PathBuf {
+    PathBuf::from(std::env::var("TENANTRY_DATA_DIR").unwrap_or_else(|_| "./.tenantry".to_owned()))
 }
 
 /// Prints the OpenAPI document, or writes it to `file`.

@@ -1,0 +1,285 @@
+//! The rules about items that name each other: e-mail claims, run users' index entries and tag
+//! registry, the two sides of memberships, and what is left of a profile or account that is gone.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use uuid::Uuid;
+
+use super::snapshot::Snapshot;
+use super::{Findings, Rule};
+use crate::domain::records::{Role, RunUserRecord};
+use crate::keys;
+use crate::store::Key;
+
+/// The attribute prefix of the tag-key registry (`run_users::index::registry_attr`).
+const REGISTRY_ATTR_PREFIX: &str = "key:";
+
+/// Every account e-mail claim names an account with that e-mail, and every account has its
+/// claim.
+pub(super) fn account_claims(snapshot: &Snapshot, found: &mut Findings) {
+    let claims: BTreeMap<&Key, Uuid> = snapshot
+        .email_claims
+        .iter()
+        .map(|(key, aid)| (key, *aid))
+        .collect();
+    for (key, aid) in &snapshot.email_claims {
+        found.checked(Rule::AccountEmailClaim);
+        match snapshot.account(*aid) {
+            None => found.violation(
+                Rule::AccountEmailClaim,
+                key,
+                format!("claims the e-mail for account {aid}, which is gone"),
+            ),
+            Some(account) if keys::email_claim(&account.email) != *key => found.violation(
+                Rule::AccountEmailClaim,
+                key,
+                format!("names account {aid}, whose e-mail is {}", account.email),
+            ),
+            Some(_) => {}
+        }
+    }
+    for partition in snapshot.accounts.values() {
+        let Some((key, account)) = &partition.account else {
+            continue;
+        };
+        found.checked(Rule::AccountEmailClaim);
+        let claim = keys::email_claim(&account.email);
+        match claims.get(&claim) {
+            Some(aid) if *aid == account.aid => {}
+            Some(other) => found.violation(
+                Rule::AccountEmailClaim,
+                key,
+                format!("its e-mail {} is claimed by account {other}", account.email),
+            ),
+            None => found.violation(
+                Rule::AccountEmailClaim,
+                key,
+                format!("no claim for its e-mail {}", account.email),
+            ),
+        }
+    }
+}
+
+/// The name and tag entries a run user must have (as `run_users::index` writes them).
+fn expected_entries(user: &RunUserRecord) -> BTreeSet<Key> {
+    let mut entries = BTreeSet::new();
+    entries.insert(keys::run_name_entry(
+        user.pid,
+        &user.name.to_lowercase(),
+        user.uid,
+    ));
+    for tag in &user.tags {
+        entries.insert(keys::run_tag_entry(
+            user.pid, &tag.key, &tag.value, user.uid,
+        ));
+    }
+    entries
+}
+
+/// Per profile: run users and their e-mail claims match both ways, every user has its name and
+/// tag entries and every entry names a user that carries it, every tag key is registered.
+pub(super) fn run_user_indexes(snapshot: &Snapshot, found: &mut Findings) {
+    for (_, profile, partition) in snapshot.live_profiles() {
+        let users: BTreeMap<Uuid, &RunUserRecord> = partition
+            .run_users
+            .iter()
+            .map(|(_, user)| (user.uid, user))
+            .collect();
+        let mut expected: BTreeMap<Key, Uuid> = BTreeMap::new();
+        for (key, user) in &partition.run_users {
+            // Its e-mail claim.
+            found.checked(Rule::RunUserEmailClaim);
+            let claim = keys::run_email_claim(profile.pid, &user.email);
+            match partition.run_emails.get(&claim) {
+                Some(uid) if *uid == user.uid => {}
+                Some(other) => found.violation(
+                    Rule::RunUserEmailClaim,
+                    key,
+                    format!("its e-mail {} is claimed by run user {other}", user.email),
+                ),
+                None => found.violation(
+                    Rule::RunUserEmailClaim,
+                    key,
+                    format!("no claim for its e-mail {}", user.email),
+                ),
+            }
+            // Its entries.
+            for entry in expected_entries(user) {
+                found.checked(Rule::RunUserEntryMissing);
+                if partition.entries.get(&entry) != Some(&user.uid) {
+                    found.violation(
+                        Rule::RunUserEntryMissing,
+                        key,
+                        format!("no entry {}", entry.sk),
+                    );
+                }
+                expected.insert(entry, user.uid);
+            }
+            // Its tag keys, registered.
+            for tag in &user.tags {
+                found.checked(Rule::TagKeyRegistry);
+                let attr = format!("{REGISTRY_ATTR_PREFIX}{}", tag.key);
+                if !partition
+                    .tag_registry
+                    .as_ref()
+                    .is_some_and(|registry| registry.contains_key(&attr))
+                {
+                    found.violation(
+                        Rule::TagKeyRegistry,
+                        key,
+                        format!("tag key `{}` is not in the profile's registry", tag.key),
+                    );
+                }
+            }
+        }
+        for (key, uid) in &partition.run_emails {
+            found.checked(Rule::RunUserEmailClaim);
+            match users.get(uid) {
+                None => found.violation(
+                    Rule::RunUserEmailClaim,
+                    key,
+                    format!("names run user {uid}, who is gone"),
+                ),
+                Some(user) if keys::run_email_claim(profile.pid, &user.email) != *key => found
+                    .violation(
+                        Rule::RunUserEmailClaim,
+                        key,
+                        format!("names run user {uid}, whose e-mail is {}", user.email),
+                    ),
+                Some(_) => {}
+            }
+        }
+        for (key, uid) in &partition.entries {
+            found.checked(Rule::RunUserEntryStale);
+            if expected.get(key) != Some(uid) {
+                let why = if users.contains_key(uid) {
+                    "who no longer carries this name or tag"
+                } else {
+                    "who is gone"
+                };
+                found.violation(
+                    Rule::RunUserEntryStale,
+                    key,
+                    format!("names run user {uid}, {why}"),
+                );
+            }
+        }
+    }
+}
+
+/// Both sides of every membership, with the same role; one owner per profile, its `owner`; no
+/// membership naming a missing account. (Account-side memberships of a profile that is gone are
+/// orphans: see [`orphans`].)
+pub(super) fn memberships(snapshot: &Snapshot, found: &mut Findings) {
+    for (profile_key, profile, partition) in snapshot.live_profiles() {
+        found.checked(Rule::ProfileOwner);
+        let owners: Vec<Uuid> = partition
+            .members
+            .values()
+            .filter(|(_, member)| member.role == Role::Owner)
+            .map(|(_, member)| member.aid)
+            .collect();
+        if owners != [profile.owner] {
+            found.violation(
+                Rule::ProfileOwner,
+                profile_key,
+                format!("owner {}, owner memberships {owners:?}", profile.owner),
+            );
+        }
+        for (aid, (key, member)) in &partition.members {
+            found.checked(Rule::MemberAccount);
+            let Some(account_side) = snapshot.accounts.get(&keys::account_partition(*aid)) else {
+                found.violation(Rule::MemberAccount, key, format!("account {aid} is gone"));
+                continue;
+            };
+            if account_side.account.is_none() {
+                found.violation(Rule::MemberAccount, key, format!("account {aid} is gone"));
+                continue;
+            }
+            found.checked(Rule::Membership);
+            match account_side.memberships.get(&profile.pid) {
+                None => found.violation(
+                    Rule::Membership,
+                    key,
+                    "no account-side membership".to_owned(),
+                ),
+                Some((_, other)) if other.role != member.role => found.violation(
+                    Rule::Membership,
+                    key,
+                    format!(
+                        "role {:?} here, {:?} on the account side",
+                        member.role, other.role
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+    for partition in snapshot.accounts.values() {
+        if partition.account.is_none() {
+            continue;
+        }
+        for (pid, (key, membership)) in &partition.memberships {
+            let Some(profile_side) = snapshot
+                .profiles
+                .get(&keys::profile_partition(*pid))
+                .filter(|profile| profile.profile.is_some())
+            else {
+                continue;
+            };
+            found.checked(Rule::Membership);
+            if !profile_side.members.contains_key(&membership.aid) {
+                found.violation(
+                    Rule::Membership,
+                    key,
+                    "no profile-side membership".to_owned(),
+                );
+            }
+        }
+    }
+}
+
+/// Nothing is left of a profile or an account that is gone: no item in its partition, no
+/// account-side membership of a gone profile, no API token of a gone profile.
+pub(super) fn orphans(snapshot: &Snapshot, found: &mut Findings) {
+    for (pk, partition) in &snapshot.profiles {
+        found.checked(Rule::Orphan);
+        if partition.profile.is_none() {
+            for key in &partition.all {
+                found.violation(Rule::Orphan, key, format!("the profile {pk} is gone"));
+            }
+        }
+    }
+    for (pk, partition) in &snapshot.accounts {
+        found.checked(Rule::Orphan);
+        if partition.account.is_none() {
+            for key in &partition.all {
+                found.violation(Rule::Orphan, key, format!("the account {pk} is gone"));
+            }
+            continue;
+        }
+        for (pid, (key, _)) in &partition.memberships {
+            found.checked(Rule::Orphan);
+            if !snapshot.profile_exists(*pid) {
+                found.violation(
+                    Rule::Orphan,
+                    key,
+                    format!("a membership of profile {pid}, which is gone"),
+                );
+            }
+        }
+    }
+    for (key, token) in &snapshot.api_tokens {
+        found.checked(Rule::Orphan);
+        if !snapshot.profile_exists(token.pid) {
+            found.violation(
+                Rule::Orphan,
+                key,
+                format!(
+                    "API token {} of profile {}, which is gone",
+                    token.tid, token.pid
+                ),
+            );
+        }
+    }
+}
