@@ -6,6 +6,7 @@
 pub mod adapters;
 pub mod api;
 pub mod failing;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod logs;
 pub mod mailbox;

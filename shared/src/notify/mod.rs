@@ -37,7 +37,7 @@ use crate::domain::records::{
 };
 use crate::domain::tx::Tx;
 use crate::domain::usage;
-use crate::domain::{recovery, run_users, team, verification};
+use crate::domain::{profiles, recovery, run_users, team, verification};
 use crate::keys;
 use crate::mail::{Email, Mailer};
 use crate::refusal::Refusal;
@@ -107,7 +107,7 @@ async fn purge_pending(app: &App, event: &StreamEvent) -> anyhow::Result<()> {
     else {
         anyhow::bail!("a pending purge without a profile id");
     };
-    crate::domain::profiles::finish_purge(app, pid)
+    profiles::finish_purge(app, pid)
         .await
         .map_err(|refusal| anyhow::anyhow!("purging profile {pid}: {refusal:?}"))
 }
