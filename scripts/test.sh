@@ -462,13 +462,17 @@ MATRIX_CASE="every_route_and_principal_gets_the_expected_status"
 # tests/fuzz/fuzz.py. Fails on any failed check, on fewer than 1,000 cases, or a server crash.
 step_fuzz() {
     local binary="${CARGO_TARGET_DIR:-$ROOT/target}/debug/tenantry-local"
-    cargo build -p tenantry-local
+    # The binary the test step built (the server's tests need it). `--workspace` as in step
+    # 'test', so the features are the same and nothing is built again (`-p tenantry-local`
+    # alone would resolve features anew and rebuild half the tree).
+    cargo test --workspace --no-run
     "$VENV/bin/python" "$ROOT/tests/fuzz/fuzz.py" "$binary" "$LOG_DIR"
 }
 
 step_matrix() {
     local out="$LOG_DIR/cargo-test-matrix.log" rc=0
-    cargo test -p tenantry-tests --test authz_matrix --no-fail-fast -- "$MATRIX_CASE" 2>&1 | tee "$out" || rc=$?
+    # `--workspace`, as in step 'test': the same features, so the binary is already built.
+    cargo test --workspace --test authz_matrix --no-fail-fast -- "$MATRIX_CASE" --nocapture 2>&1 | tee "$out" || rc=$?
     return "$rc"
 }
 
