@@ -259,13 +259,10 @@ async fn delete_needs_the_password_and_keeps_the_last_profile(api: Api) {
 
 async fn delete_removes_everything_under_the_profile(api: Api) {
     let ann = api.account("ann@example.com").await;
-    let created = api
-        .post("/v1/profiles", Some(&ann.token), json!({"name": "Doomed"}))
-        .await;
-    let pid = created.str("id");
-    let path = format!("/v1/profiles/{pid}");
     // Items of every kind that exists so far under a profile: the profile, its membership on
-    // both sides (renamed, so the account-side copy was rewritten too).
+    // both sides (renamed, so the account-side copy was rewritten too), an API token.
+    let (pid, secret) = profile_with_token(&api, &ann).await;
+    let path = format!("/v1/profiles/{pid}");
     let renamed = api
         .patch(
             &path,
@@ -274,22 +271,7 @@ async fn delete_removes_everything_under_the_profile(api: Api) {
         )
         .await;
     assert_eq!(renamed.status, StatusCode::OK);
-    // API tokens live outside the profile's partition.
-    let token = api
-        .post(
-            &format!("{path}/tokens"),
-            Some(&ann.token),
-            json!({"name": "ci", "permission": "full", "expires_in": "never", "password": ann.password}),
-        )
-        .await;
-    assert_eq!(token.status, StatusCode::CREATED, "{}", token.text);
-    let secret = token.str("token");
-    let mentions = |items: &[shared::store::Item]| {
-        items
-            .iter()
-            .filter(|item| serde_json::to_string(item).expect("json").contains(&pid))
-            .count()
-    };
+    let mentions = |items: &[shared::store::Item]| mentions_of(&pid, items);
     assert!(mentions(&api.snapshot().await) >= 3);
 
     let gone = api
@@ -315,6 +297,32 @@ async fn delete_removes_everything_under_the_profile(api: Api) {
     );
 }
 
+/// A new profile of `ann` with a full API token (which lives outside the profile's partition):
+/// its id and the token's secret.
+async fn profile_with_token(api: &Api, ann: &tenantry_tests::api::Account) -> (String, String) {
+    let created = api
+        .post("/v1/profiles", Some(&ann.token), json!({"name": "Doomed"}))
+        .await;
+    let pid = created.str("id");
+    let token = api
+        .post(
+            &format!("/v1/profiles/{pid}/tokens"),
+            Some(&ann.token),
+            json!({"name": "ci", "permission": "full", "expires_in": "never", "password": ann.password}),
+        )
+        .await;
+    assert_eq!(token.status, StatusCode::CREATED, "{}", token.text);
+    (pid, token.str("token"))
+}
+
+/// How many of `items` mention `pid` anywhere.
+fn mentions_of(pid: &str, items: &[shared::store::Item]) -> usize {
+    items
+        .iter()
+        .filter(|item| serde_json::to_string(item).expect("json").contains(pid))
+        .count()
+}
+
 /// Deleting a profile removes the profile and writes its pending purge in one transaction, then
 /// removes what was under it. When that removal fails half way (here: the store refuses it), the
 /// profile is still deleted (204) and what is left is not lost: the pending purge, delivered by
@@ -323,26 +331,9 @@ async fn a_purge_cut_short_is_finished_from_its_pending_purge(table: Arc<dyn Tab
     let failing = Arc::new(FailingTable::new(table));
     let api = Api::new(failing.clone());
     let ann = api.account("ann@example.com").await;
-    let created = api
-        .post("/v1/profiles", Some(&ann.token), json!({"name": "Doomed"}))
-        .await;
-    let pid = created.str("id");
+    let (pid, secret) = profile_with_token(&api, &ann).await;
     let path = format!("/v1/profiles/{pid}");
-    let token = api
-        .post(
-            &format!("{path}/tokens"),
-            Some(&ann.token),
-            json!({"name": "ci", "permission": "full", "expires_in": "never", "password": ann.password}),
-        )
-        .await;
-    assert_eq!(token.status, StatusCode::CREATED, "{}", token.text);
-    let secret = token.str("token");
-    let mentions = |items: &[shared::store::Item]| {
-        items
-            .iter()
-            .filter(|item| serde_json::to_string(item).expect("json").contains(&pid))
-            .count()
-    };
+    let mentions = |items: &[shared::store::Item]| mentions_of(&pid, items);
     let post = Post::new(&api).await;
 
     let membership = shared::keys::account_member(
