@@ -1,18 +1,16 @@
 //! The rules about items that name each other: e-mail claims, run users' index entries and tag
 //! registry, the two sides of memberships, and what is left of a profile or account that is gone.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
 use super::snapshot::Snapshot;
 use super::{Findings, Rule};
 use crate::domain::records::{Role, RunUserRecord};
+use crate::domain::run_users::index;
 use crate::keys;
 use crate::store::Key;
-
-/// The attribute prefix of the tag-key registry (`run_users::index::registry_attr`).
-const REGISTRY_ATTR_PREFIX: &str = "key:";
 
 /// Every account e-mail claim names an account with that e-mail, and every account has its
 /// claim.
@@ -60,22 +58,6 @@ pub(super) fn account_claims(snapshot: &Snapshot, found: &mut Findings) {
     }
 }
 
-/// The name and tag entries a run user must have (as `run_users::index` writes them).
-fn expected_entries(user: &RunUserRecord) -> BTreeSet<Key> {
-    let mut entries = BTreeSet::new();
-    entries.insert(keys::run_name_entry(
-        user.pid,
-        &user.name.to_lowercase(),
-        user.uid,
-    ));
-    for tag in &user.tags {
-        entries.insert(keys::run_tag_entry(
-            user.pid, &tag.key, &tag.value, user.uid,
-        ));
-    }
-    entries
-}
-
 /// Per profile: run users and their e-mail claims match both ways, every user has its name and
 /// tag entries and every entry names a user that carries it, every tag key is registered.
 pub(super) fn run_user_indexes(snapshot: &Snapshot, found: &mut Findings) {
@@ -104,7 +86,7 @@ pub(super) fn run_user_indexes(snapshot: &Snapshot, found: &mut Findings) {
                 ),
             }
             // Its entries.
-            for entry in expected_entries(user) {
+            for entry in index::entries(user) {
                 found.checked(Rule::RunUserEntryMissing);
                 if partition.entries.get(&entry) != Some(&user.uid) {
                     found.violation(
@@ -118,7 +100,7 @@ pub(super) fn run_user_indexes(snapshot: &Snapshot, found: &mut Findings) {
             // Its tag keys, registered.
             for tag in &user.tags {
                 found.checked(Rule::TagKeyRegistry);
-                let attr = format!("{REGISTRY_ATTR_PREFIX}{}", tag.key);
+                let attr = index::registry_attr(&tag.key);
                 if !partition
                     .tag_registry
                     .as_ref()

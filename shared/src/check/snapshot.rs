@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::{Findings, Rule};
 use crate::domain::records::{
     AccountRecord, ApiTokenRecord, CatalogueRecord, EmailClaim, MemberRecord, MembershipRecord,
-    PolicyRecord, ProfileRecord, RunUserEntry, RunUserRecord, TokenRecord, UsageRecord,
+    PendingPurge, PolicyRecord, ProfileRecord, RunUserEntry, RunUserRecord, TokenRecord,
+    UsageRecord,
 };
 use crate::keys;
 use crate::store::{Item, Key};
@@ -97,16 +98,8 @@ impl Snapshot {
                     snapshot.api_tokens.push((key, token));
                 }
             } else if keys::is_pending_purge(&key) {
-                found.checked(Rule::Unreadable);
-                match item
-                    .get("pid")
-                    .and_then(|pid| pid.as_str())
-                    .and_then(|pid| pid.parse::<Uuid>().ok())
-                {
-                    Some(pid) => {
-                        snapshot.pending_purges.insert(pid, key);
-                    }
-                    None => found.violation(Rule::Unreadable, &key, "a pending purge without pid"),
+                if let Some(PendingPurge { pid, .. }) = read(&key, item, found) {
+                    snapshot.pending_purges.insert(pid, key);
                 }
             } else if key.pk.starts_with(EMAIL_PARTITION)
                 && key.sk == EMAIL_CLAIM_SK

@@ -5,7 +5,8 @@ use uuid::Uuid;
 use super::credentials;
 use super::membership;
 use super::records::{
-    AccountRecord, InvitationRecord, MemberRecord, MembershipRecord, ProfileRecord, Role,
+    AccountRecord, InvitationRecord, MemberRecord, MembershipRecord, PendingPurge, ProfileRecord,
+    Role,
 };
 use super::tx::Tx;
 use super::usage::allocation::{self, ALLOCATION_TRIES};
@@ -245,7 +246,10 @@ pub async fn delete(
 pub fn pending_purge(app: &App, pid: Uuid) -> Decided<Write> {
     Ok(Write::put(keys::to_item(
         &keys::pending_purge(pid),
-        &serde_json::json!({ "pid": pid, "since": app.now() }),
+        &PendingPurge {
+            pid,
+            since: app.now(),
+        },
     )?))
 }
 
@@ -264,14 +268,8 @@ pub async fn finish_pending_purges(app: &App) -> Decided<usize> {
     let pending = query_all(app.table.as_ref(), Query::partition(keys::PURGES)).await?;
     let mut finished = 0;
     for item in pending {
-        let Some(pid) = item
-            .get("pid")
-            .and_then(|pid| pid.as_str())
-            .and_then(|pid| pid.parse().ok())
-        else {
-            continue;
-        };
-        purge(app, pid).await?;
+        let pending: PendingPurge = keys::from_item(item)?;
+        purge(app, pending.pid).await?;
         finished += 1;
     }
     Ok(finished)

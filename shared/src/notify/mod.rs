@@ -32,8 +32,8 @@ use self::emails::{
 use crate::app::App;
 use crate::catalogue::{Metering, Service};
 use crate::domain::records::{
-    AccountRecord, InvitationRecord, InvitationStatus, ProfileRecord, ResetRequestRecord,
-    RunResetRequestRecord, TokenRecord, UsageRecord,
+    AccountRecord, InvitationRecord, InvitationStatus, PendingPurge, ProfileRecord,
+    ResetRequestRecord, RunResetRequestRecord, TokenRecord, UsageRecord,
 };
 use crate::domain::tx::Tx;
 use crate::domain::usage;
@@ -97,15 +97,8 @@ pub async fn handle(app: &App, mailer: &dyn Mailer, event: &StreamEvent) -> anyh
 /// A profile deleted: finishes removing what was under it, if the request that deleted it did
 /// not (a failure half way). A failure here fails the record, so the stream tries again.
 async fn purge_pending(app: &App, event: &StreamEvent) -> anyhow::Result<()> {
-    let Some(new) = &event.change.new else {
+    let Some(PendingPurge { pid, .. }) = parse(&event.change.new)? else {
         return Ok(());
-    };
-    let Some(pid) = new
-        .get("pid")
-        .and_then(|pid| pid.as_str())
-        .and_then(|pid| pid.parse::<Uuid>().ok())
-    else {
-        anyhow::bail!("a pending purge without a profile id");
     };
     profiles::finish_purge(app, pid)
         .await

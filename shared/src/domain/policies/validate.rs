@@ -35,9 +35,8 @@ use uuid::Uuid;
 
 use super::model::{Catalogue, Permission, PolicyBody, Selector, Target};
 use crate::domain::records::Tag;
-use crate::domain::run_users::fields::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
+use crate::domain::run_users::fields;
 use crate::domain::validate as text;
-use crate::email::is_format;
 use crate::refusal::{Decided, Refusal};
 
 pub const MAX_TARGETS: usize = 50;
@@ -228,44 +227,23 @@ fn bounded_text(field: &str, value: &str, max: usize) -> Decided<()> {
 
 fn check_tag(at: &str, tag: &Tag) -> Decided<()> {
     tag_key(&format!("{at}.key"), &tag.key)?;
-    tag_text(
-        &format!("{at}.value"),
-        &tag.value,
-        MAX_TAG_VALUE_CHARS,
-        &['\n', '\r', '\t'],
-    )
+    let field = format!("{at}.value");
+    as_stored(&field, &tag.value)?;
+    fields::stored_tag_value(&field, &tag.value)
 }
 
 /// A tag key as a run user can carry one (`run_users::fields`).
 fn tag_key(field: &str, key: &str) -> Decided<()> {
-    tag_text(field, key, MAX_TAG_KEY_CHARS, &[])
+    as_stored(field, key)?;
+    fields::stored_tag_key(field, key)
 }
 
-/// Text a run user's tag could hold: 1 to `max` characters, trimmed, no control character but
-/// those `allowed`, no format character.
-fn tag_text(field: &str, value: &str, max: usize, allowed: &[char]) -> Decided<()> {
-    if value.is_empty() {
-        return Err(Refusal::invalid(field, "must not be empty"));
-    }
+/// Tags are stored trimmed: a key or value with white space at either end would never match.
+fn as_stored(field: &str, value: &str) -> Decided<()> {
     if value.trim() != value {
         return Err(Refusal::invalid(
             field,
             "must not start or end with white space (tags are stored trimmed, so it would never match)",
-        ));
-    }
-    if value.chars().count() > max {
-        return Err(Refusal::invalid(
-            field,
-            format!("at most {max} characters are allowed"),
-        ));
-    }
-    if value
-        .chars()
-        .any(|c| (c.is_control() && !allowed.contains(&c)) || is_format(c))
-    {
-        return Err(Refusal::invalid(
-            field,
-            "control and invisible format characters are not allowed",
         ));
     }
     Ok(())

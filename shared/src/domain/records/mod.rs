@@ -109,6 +109,14 @@ pub struct EmailClaim {
     pub aid: Uuid,
 }
 
+/// A deleted profile whose items are still being removed (`PURGE / PROFILE#<pid>`): written with
+/// the profile's deletion, removed last by the purge (`profiles::purge`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingPurge {
+    pub pid: Uuid,
+    pub since: DateTime<Utc>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProfileRecord {
     pub pid: Uuid,

@@ -93,24 +93,35 @@ pub fn language(value: &str) -> Decided<Option<String>> {
     short_text("language", value, MAX_LANGUAGE_CHARS)
 }
 
-/// A tag key: 1 to 64 characters, trimmed, no control or format characters.
-fn tag_key(field: &str, key: &str) -> Decided<String> {
-    let key = key.trim();
+/// A tag key as stored (trimmed already): 1 to 64 characters, no control or format characters.
+/// The one rule for tag keys: a run user's tags and the tags a policy names keep to it.
+pub fn stored_tag_key(field: &str, key: &str) -> Decided<()> {
     if key.is_empty() {
         return Err(Refusal::invalid(field, "must not be empty"));
     }
-    plain(field, key, MAX_TAG_KEY_CHARS)?;
-    Ok(key.to_owned())
+    plain(field, key, MAX_TAG_KEY_CHARS)
 }
 
-/// A tag value: 1 to 256 characters, trimmed, free text (line breaks and tabs included) but no
-/// other control or any format character.
-fn tag_value(field: &str, value: &str) -> Decided<String> {
-    let value = value.trim();
+/// A tag value as stored (trimmed already): 1 to 256 characters, free text (line breaks and tabs
+/// included) but no other control or any format character. The one rule for tag values.
+pub fn stored_tag_value(field: &str, value: &str) -> Decided<()> {
     if value.is_empty() {
         return Err(Refusal::invalid(field, "must not be empty"));
     }
-    plain_but(field, value, MAX_TAG_VALUE_CHARS, &['\n', '\r', '\t'])?;
+    plain_but(field, value, MAX_TAG_VALUE_CHARS, &['\n', '\r', '\t'])
+}
+
+/// A tag key as sent: trimmed, then [`stored_tag_key`].
+fn tag_key(field: &str, key: &str) -> Decided<String> {
+    let key = key.trim();
+    stored_tag_key(field, key)?;
+    Ok(key.to_owned())
+}
+
+/// A tag value as sent: trimmed, then [`stored_tag_value`].
+fn tag_value(field: &str, value: &str) -> Decided<String> {
+    let value = value.trim();
+    stored_tag_value(field, value)?;
     Ok(value.to_owned())
 }
 

@@ -17,12 +17,12 @@ use crate::refusal::{Decided, Refusal};
 use crate::store::{Key, MAX_TRANSACTION_WRITES, Update, Write};
 
 /// The attribute of the tag-key registry that records `key`.
-fn registry_attr(key: &str) -> String {
+pub fn registry_attr(key: &str) -> String {
     format!("key:{key}")
 }
 
-/// The name and tag entries of `user`.
-fn entries(user: &RunUserRecord) -> BTreeSet<Key> {
+/// The name and tag entries of `user` (what the list reads; the invariant checker expects them).
+pub fn entries(user: &RunUserRecord) -> BTreeSet<Key> {
     let mut entries = BTreeSet::new();
     entries.insert(keys::run_name_entry(
         user.pid,
