@@ -12,9 +12,7 @@ use crate::keys;
 use crate::password::{self, Verdict};
 use crate::refusal::{Decided, Refusal};
 use crate::secrets::{self, SecretKind};
-use crate::store::{
-    Condition, Key, MAX_TRANSACTION_WRITES, Query, StoreError, Update, Write, query_all,
-};
+use crate::store::{Condition, Key, MAX_TRANSACTION_WRITES, Query, Update, Write, query_all};
 
 /// The account `aid`; a caller whose account is gone is no longer signed in.
 pub async fn load(app: &App, aid: Uuid) -> Decided<AccountRecord> {
@@ -58,40 +56,24 @@ pub async fn open_session(app: &App, aid: Uuid) -> Decided<Session> {
         ttl: expires_at.timestamp(),
     });
     let digest = secrets::digest(&token);
-    // Listed under the account (GSI1 `SESSIONS#<aid>`), so all of them can be revoked.
-    let key = keys::token(&digest);
-    let item = keys::to_indexed_item(
-        &key,
-        (
-            &keys::account_sessions(aid),
-            &keys::session_index_sk(&digest),
-        ),
-        &record,
-    )?;
-    match app.table.put(item, Some(Condition::NotExists)).await {
-        Ok(()) => {}
-        // The secret is new, so the item under its digest is this very write: it took effect,
-        // its answer was lost, and the SDK sent it again (a fault run showed it, issue 13).
-        Err(StoreError::ConditionFailed) if is_session_of(app, &key, aid, now).await? => {}
-        Err(error) => return Err(error.into()),
-    }
+    // Listed under the account (GSI1 `SESSIONS#<aid>`), so all of them can be revoked. The key
+    // is the digest of 256 fresh random bits: no item can be there already, so the write needs
+    // no condition, and a plain put is safe to send twice (the SDK does when an answer is lost;
+    // a put guarded by "not exists" then failed on its own first write, as the fault run showed).
+    app.table
+        .put(
+            keys::to_indexed_item(
+                &keys::token(&digest),
+                (
+                    &keys::account_sessions(aid),
+                    &keys::session_index_sk(&digest),
+                ),
+                &record,
+            )?,
+            None,
+        )
+        .await?;
     Ok(Session { token, expires_at })
-}
-
-/// Whether the token item under `key` is the session of `aid` opened at `created_at`.
-async fn is_session_of(
-    app: &App,
-    key: &Key,
-    aid: Uuid,
-    created_at: DateTime<Utc>,
-) -> Decided<bool> {
-    let Some(item) = app.table.get(key).await? else {
-        return Ok(false);
-    };
-    Ok(matches!(
-        keys::from_item(item)?,
-        TokenRecord::Session(session) if session.aid == aid && session.created_at == created_at
-    ))
 }
 
 /// Revokes every login session of `aid` but the one whose secret has the digest `keep`.
