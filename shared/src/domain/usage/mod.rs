@@ -1,6 +1,7 @@
 //! Limits and usage: metering (this file: the gauges and monthly counters, enforced in the
-//! same transaction as the write that consumes), [`allocation`] (moving amounts between the
-//! account's pool and its profiles) and [`report`] (a profile's usage and statistics).
+//! same transaction as the write that consumes; [`meter`]: `api_requests`, counted in the
+//! process and written in batches), [`allocation`] (moving amounts between the account's pool
+//! and its profiles) and [`report`] (a profile's usage and statistics).
 //!
 //! Where things live (flat numeric attributes, so one condition guards each):
 //! - account item: `pool_<service>` (what it may hand out), `alloc_<service>` (handed out);
@@ -9,6 +10,7 @@
 //!   `USAGE#yyyy-mm#LEVELS`: for gauges, the level each day reached.
 
 pub mod allocation;
+pub mod meter;
 pub mod report;
 
 use std::time::Duration;
@@ -201,12 +203,7 @@ pub fn monthly_writes(
     Ok(tx)
 }
 
-/// Counts one API request on the profile for this month (one conditional write); refuses it
-/// with `limit-reached` when the month's `api_requests` limit is reached. Nothing else of this
-/// profile or any other is affected.
-pub async fn count_request(app: &App, profile: &ProfileRecord) -> Decided<()> {
-    count_monthly(app, profile, Service::ApiRequests, 1).await
-}
+pub use meter::count_request;
 
 /// Counts `count` uses of a monthly service, refusing them (writing nothing) past the limit.
 pub async fn count_monthly(
@@ -217,9 +214,13 @@ pub async fn count_monthly(
 ) -> Decided<()> {
     let now = app.now();
     let (key, update, condition) = monthly_count(profile, service, count, now)?;
-    refuse_failed(
+    let item = refuse_failed(
         app.table.update(&key, update, Some(condition)).await,
         limit_reached(service, now),
-    )
-    .map(|_| ())
+    )?;
+    if let Some(stored) = item.get(&service.used_attr()).and_then(|v| v.as_i64()) {
+        // This process's meter of `api_requests` learns the counter it did not write itself.
+        app.meter.learn(profile.pid, &month_of(now), stored);
+    }
+    Ok(())
 }
