@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::domain::cursor::CursorKey;
 use crate::domain::policy_set::cache::PolicyCache;
-use crate::domain::usage::meter::Meter;
+use crate::domain::usage::tally::Meter;
 use crate::store::Table;
 
 /// Wall-clock time, which tests may move forward to reach an expiry without waiting.
@@ -39,7 +38,7 @@ pub struct Context {
     /// `api_requests` counted by this process and not yet written (`domain::usage::meter`).
     pub meter: Meter,
     /// The stored key paging cursors are signed with, once read (`domain::cursor::key`).
-    pub cursor_key: std::sync::OnceLock<CursorKey>,
+    pub cursor_key: std::sync::OnceLock<[u8; 32]>,
 }
 
 /// Shared, cheap to clone.

@@ -76,11 +76,11 @@ pub async fn key(app: &App) -> Decided<CursorKey> {
         return Ok(CursorKey::from_secret(secret));
     }
     // Stored once and never changed: each process reads it once.
-    if let Some(key) = app.cursor_key.get() {
-        return Ok(key.clone());
+    if let Some(bytes) = app.cursor_key.get() {
+        return Ok(CursorKey(*bytes));
     }
     let key = stored_or_new(app).await?;
-    Ok(app.cursor_key.get_or_init(|| key).clone())
+    Ok(CursorKey(*app.cursor_key.get_or_init(|| key.0)))
 }
 
 async fn stored_or_new(app: &App) -> Decided<CursorKey> {

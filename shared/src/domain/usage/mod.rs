@@ -12,6 +12,7 @@
 pub mod allocation;
 pub mod meter;
 pub mod report;
+pub mod tally;
 
 use std::time::Duration;
 
