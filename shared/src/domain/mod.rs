@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod audit;
 pub mod billing;
 pub mod credentials;
 pub mod cursor;
