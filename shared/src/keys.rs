@@ -414,3 +414,19 @@ pub fn audit_range(first_ms: i64, last_ms: i64) -> (String, String) {
 pub fn is_audit_entry(key: &Key) -> bool {
     key.sk.starts_with(AUDIT_PREFIX)
 }
+
+// Scheduled maintenance: what falls due in one hour (`yyyy-mm-ddThh`), and how far the job got.
+
+/// A due marker: `DUE#<hour>` / `<what>` (`TOKENWARN#<days>#<tid>`, `UNVERIFIED#<aid>`).
+pub fn due(hour: &str, what: &str) -> Key {
+    Key::new(due_partition(hour), what)
+}
+
+pub fn due_partition(hour: &str) -> String {
+    format!("DUE#{hour}")
+}
+
+/// The last hour whose due markers the maintenance job finished.
+pub fn maintenance_checkpoint() -> Key {
+    Key::new("MAINTENANCE", "CHECKPOINT")
+}

@@ -193,6 +193,11 @@ pub async fn erase(app: &App, account: &AccountRecord, why: Erasure, by: &Audit)
             Write::delete(keys::email_claim(&account.email))
                 .when(Condition::Equals("aid".into(), aid.to_string().into())),
         )
+        // Its clean-up marker, should the maintenance job not be the one erasing it.
+        .add(Write::delete(super::due::unverified_key(
+            aid,
+            account.created_at,
+        )))
         .add(by.write(
             app.now(),
             Scope::Account(aid),
@@ -302,7 +307,9 @@ pub async fn create_account(
         )?),
         Refusal::Conflict("an account with this e-mail already exists".into()),
     )
-    .append(profiles::creation_writes(&account, &view.profile)?);
+    .append(profiles::creation_writes(&account, &view.profile)?)
+    // Deleted by the maintenance job if still unverified by then.
+    .add(super::due::unverified_account(account.aid, now)?);
     tx.commit(app.table.as_ref()).await?;
     Ok((account, view))
 }

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod billing;
 pub mod credentials;
 pub mod cursor;
+pub mod due;
 pub mod membership;
 pub mod policies;
 pub mod policy_set;

@@ -184,6 +184,15 @@ pub async fn create(
         &TokenRecord::Profile(record.clone()),
     )?;
     let mut tx = Tx::new();
+    if let Some(expires_at) = expires_at {
+        // The expiry warnings, each filed under the hour it falls due.
+        tx.add_all(super::due::token_warnings(
+            now,
+            (pid, record.tid, aid),
+            &record.name,
+            expires_at,
+        )?);
+    }
     tx.add(Write::put_new(item)).append(gauge).add(by.write(
         now,
         Scope::Profile(pid),
