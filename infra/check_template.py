@@ -805,8 +805,9 @@ def _new_function(t: dict) -> None:
     props = fn["Properties"]
     for key in ("LoggingConfig", "DeploymentPreference", "Events"):
         props.pop(key, None)
-    fn["Metadata"]["BuildProperties"]["Binary"] = "maintenance"
-    t["Resources"]["MaintenanceFunction"] = fn
+    # A name no function has (MaintenanceFunction exists since issue 15, with its block).
+    fn["Metadata"]["BuildProperties"]["Binary"] = "future"
+    t["Resources"]["FutureFunction"] = fn
 
 
 def _drop_deployment_preferences(t: dict) -> None:

@@ -62,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
         Arc::new(embedded)
     };
     let app = App::new(table, Config::from_env());
+    tokio::spawn(maintain(app.clone(), mailer.clone()));
     let (stop_feed, feed_stopped) = tokio::sync::watch::channel(false);
     let feed = feed_of
         .map(|embedded| tokio::spawn(feed::run(embedded, app.clone(), mailer, feed_stopped)));
@@ -121,6 +122,18 @@ async fn flush_metering(app: App) {
     loop {
         every.tick().await;
         shared::domain::usage::meter::flush_due(&app).await;
+    }
+}
+
+/// The scheduled maintenance job (hourly in AWS, the `maintenance` function) every minute: a run
+/// reads only the due markers of the hours since its checkpoint, so most runs read one partition.
+async fn maintain(app: App, mailer: Arc<dyn shared::mail::Mailer>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        if let Err(refusal) = shared::maintenance::run(&app, mailer.as_ref()).await {
+            tracing::warn!(%refusal, "the maintenance run failed");
+        }
     }
 }
 

@@ -388,3 +388,45 @@ pub fn policy(pid: Uuid, id: Uuid) -> Key {
 pub fn resource_types(pid: Uuid) -> Key {
     Key::new(profile_partition(pid), "RESOURCETYPES")
 }
+
+// The audit log: entries in the partition of the profile or account they concern.
+
+pub const AUDIT_PREFIX: &str = "AUDIT#";
+
+/// One audit entry (`id` a UUID v7, so sort keys run in time order) in `partition`
+/// (`PROFILE#<pid>` or `ACCOUNT#<aid>`).
+pub fn audit_entry(partition: &str, id: Uuid) -> Key {
+    Key::new(partition, format!("{AUDIT_PREFIX}{id}"))
+}
+
+/// Sort-key bounds of the audit entries from millisecond `first_ms` to `last_ms` (Unix time,
+/// both included): a UUID v7 starts with its 48-bit millisecond timestamp in hex
+/// (`xxxxxxxx-xxxx-…`), so a time range is a key range.
+pub fn audit_range(first_ms: i64, last_ms: i64) -> (String, String) {
+    let bound = |ms: i64| {
+        let ms = ms.clamp(0, (1 << 48) - 1) as u64;
+        format!("{AUDIT_PREFIX}{:08x}-{:04x}", ms >> 16, ms & 0xffff)
+    };
+    (bound(first_ms), format!("{}~", bound(last_ms)))
+}
+
+/// Whether `key` is an audit entry.
+pub fn is_audit_entry(key: &Key) -> bool {
+    key.sk.starts_with(AUDIT_PREFIX)
+}
+
+// Scheduled maintenance: what falls due in one hour (`yyyy-mm-ddThh`), and how far the job got.
+
+/// A due marker: `DUE#<hour>` / `<what>` (`TOKENWARN#<days>#<tid>`, `UNVERIFIED#<aid>`).
+pub fn due(hour: &str, what: &str) -> Key {
+    Key::new(due_partition(hour), what)
+}
+
+pub fn due_partition(hour: &str) -> String {
+    format!("DUE#{hour}")
+}
+
+/// The last hour whose due markers the maintenance job finished.
+pub fn maintenance_checkpoint() -> Key {
+    Key::new("MAINTENANCE", "CHECKPOINT")
+}

@@ -25,6 +25,7 @@ pub mod keys;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod mail;
+pub mod maintenance;
 pub mod notify;
 pub mod password;
 pub mod refusal;

@@ -57,7 +57,13 @@ fn login_timing(c: &mut Criterion) {
     .expect("sign-up");
     // Both refused alike (and the dummy hash made once, before measuring).
     for email in [KNOWN, UNKNOWN] {
-        let refused = rt.block_on(credentials::login(&app, email, WRONG, &source));
+        let refused = rt.block_on(credentials::login(
+            &app,
+            email,
+            WRONG,
+            &source,
+            &shared::domain::audit::Audit::system(),
+        ));
         assert!(matches!(refused, Err(Refusal::InvalidCredentials)));
     }
 
@@ -70,7 +76,13 @@ fn login_timing(c: &mut Criterion) {
         for i in order {
             let email = [UNKNOWN, KNOWN][i];
             let started = Instant::now();
-            let refused = rt.block_on(credentials::login(&app, email, WRONG, &source));
+            let refused = rt.block_on(credentials::login(
+                &app,
+                email,
+                WRONG,
+                &source,
+                &shared::domain::audit::Audit::system(),
+            ));
             times[i].push(started.elapsed());
             assert!(refused.is_err());
         }
@@ -95,9 +107,15 @@ fn login_timing(c: &mut Criterion) {
     for (name, email) in [("unknown_email", UNKNOWN), ("wrong_password", KNOWN)] {
         group.bench_function(name, |b| {
             b.to_async(&rt).iter(|| async {
-                credentials::login(black_box(&app), black_box(email), WRONG, &source)
-                    .await
-                    .err()
+                credentials::login(
+                    black_box(&app),
+                    black_box(email),
+                    WRONG,
+                    &source,
+                    &shared::domain::audit::Audit::system(),
+                )
+                .await
+                .err()
             })
         });
     }

@@ -176,9 +176,15 @@ impl Bench {
                     profile,
                 };
                 for email in chunk {
-                    team::invite(&app, &caller, email, Role::Member)
-                        .await
-                        .expect("invite");
+                    team::invite(
+                        &app,
+                        &caller,
+                        email,
+                        Role::Member,
+                        &shared::domain::audit::Audit::system(),
+                    )
+                    .await
+                    .expect("invite");
                 }
             }
         });

@@ -199,7 +199,14 @@ fn retryable(refusal: &Refusal) -> bool {
 async fn create_user(app: &App, pid: Uuid, input: NewRunUser) -> RunUserRecord {
     for _ in 0..200 {
         let profile = profiles::get(app, pid).await.expect("the profile");
-        match run_users::create(app, &profile, input.clone()).await {
+        match run_users::create(
+            app,
+            &profile,
+            input.clone(),
+            &shared::domain::audit::Audit::system(),
+        )
+        .await
+        {
             Ok(user) => return user,
             Err(refusal) if retryable(&refusal) => {
                 RETRIES.fetch_add(1, Ordering::SeqCst);
@@ -345,11 +352,17 @@ async fn profile_for(app: &App, aid: Uuid, first: Option<ProfileRecord>, n: usiz
     let pid = match first {
         Some(profile) => profile.pid,
         None => {
-            profiles::create(app, aid, &format!("Bench {n}"), None)
-                .await
-                .expect("a profile")
-                .profile
-                .pid
+            profiles::create(
+                app,
+                aid,
+                &format!("Bench {n}"),
+                None,
+                &shared::domain::audit::Audit::system(),
+            )
+            .await
+            .expect("a profile")
+            .profile
+            .pid
         }
     };
     // The bench's setup, not the allocation rules: the limit is written directly.

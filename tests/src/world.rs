@@ -229,11 +229,17 @@ pub async fn join(api: &Api, pid: Uuid, who: &Person, role: Role) {
 
 /// A new profile owned by `owner`.
 pub async fn profile(api: &Api, owner: &Person, name: &str) -> Uuid {
-    shared::domain::profiles::create(&api.app, owner.aid, name, None)
-        .await
-        .expect("profile")
-        .profile
-        .pid
+    shared::domain::profiles::create(
+        &api.app,
+        owner.aid,
+        name,
+        None,
+        &shared::domain::audit::Audit::system(),
+    )
+    .await
+    .expect("profile")
+    .profile
+    .pid
 }
 
 pub async fn token(
@@ -253,6 +259,7 @@ pub async fn token(
         "test".into(),
         permission,
         Some(expires),
+        &shared::domain::audit::Audit::system(),
     )
     .await
     .expect("token");
@@ -270,10 +277,15 @@ async fn policy(api: &Api, pid: Uuid) -> Uuid {
         "permissions": [{"effect": "allow", "actions": ["access"], "resources": [{"type": "device"}]}],
     }))
     .expect("a policy body");
-    shared::domain::policy_set::create(&api.app, &profile, body)
-        .await
-        .expect("policy")
-        .id
+    shared::domain::policy_set::create(
+        &api.app,
+        &profile,
+        body,
+        &shared::domain::audit::Audit::system(),
+    )
+    .await
+    .expect("policy")
+    .id
 }
 
 impl World {
@@ -298,6 +310,7 @@ impl World {
             "expired".into(),
             Permission::Full,
             Some(api.app.now() - chrono::Duration::minutes(1)),
+            &shared::domain::audit::Audit::system(),
         )
         .await
         .expect("token");
@@ -317,10 +330,16 @@ impl World {
             .await
             .expect("profile");
         let caller = owner_of(&owner, target);
-        let iid = shared::domain::team::invite(&api.app, &caller, &invitee.email, Role::Member)
-            .await
-            .expect("invite")
-            .iid;
+        let iid = shared::domain::team::invite(
+            &api.app,
+            &caller,
+            &invitee.email,
+            Role::Member,
+            &shared::domain::audit::Audit::system(),
+        )
+        .await
+        .expect("invite")
+        .iid;
 
         let (other_owner, other_pid) = person(api, "other-owner").await;
         let (other_admin, _) = person(api, "other-admin").await;
@@ -526,9 +545,14 @@ impl MorePrincipals {
                     .expect("profile"),
             )
         };
-        shared::domain::team::remove(&api.app, &caller().await, removed.aid)
-            .await
-            .expect("remove a member");
+        shared::domain::team::remove(
+            &api.app,
+            &caller().await,
+            removed.aid,
+            &shared::domain::audit::Audit::system(),
+        )
+        .await
+        .expect("remove a member");
 
         let logged_out = credentials::open_session(&api.app, owner.aid)
             .await
@@ -556,16 +580,27 @@ impl MorePrincipals {
 
         // The links of `iid`: one sent, then replaced by a resend.
         let stale_link = link_for(api, pid, iid).await;
-        shared::domain::team::resend(&api.app, &caller().await, iid)
-            .await
-            .expect("resend");
+        shared::domain::team::resend(
+            &api.app,
+            &caller().await,
+            iid,
+            &shared::domain::audit::Audit::system(),
+        )
+        .await
+        .expect("resend");
         let link = link_for(api, pid, iid).await;
         let invite = |label: &'static str| async move {
             let (invitee, _) = person(api, label).await;
-            shared::domain::team::invite(&api.app, &caller().await, &invitee.email, Role::Member)
-                .await
-                .expect("invite")
-                .iid
+            shared::domain::team::invite(
+                &api.app,
+                &caller().await,
+                &invitee.email,
+                Role::Member,
+                &shared::domain::audit::Audit::system(),
+            )
+            .await
+            .expect("invite")
+            .iid
         };
         let other_iid = invite("other-invitee").await;
         let other_link = link_for(api, pid, other_iid).await;
@@ -583,9 +618,14 @@ impl MorePrincipals {
             .expect("expire an invitation");
         let revoked_iid = invite("revoked-invitee").await;
         let revoked_link = link_for(api, pid, revoked_iid).await;
-        shared::domain::team::revoke(&api.app, &caller().await, revoked_iid)
-            .await
-            .expect("revoke");
+        shared::domain::team::revoke(
+            &api.app,
+            &caller().await,
+            revoked_iid,
+            &shared::domain::audit::Audit::system(),
+        )
+        .await
+        .expect("revoke");
         MorePrincipals {
             admin_token,
             member_token,
@@ -621,6 +661,7 @@ async fn run_person(api: &Api, pid: Uuid, label: &str, with_session: bool) -> Ru
             name: label.to_owned(),
             ..NewRunUser::default()
         },
+        &shared::domain::audit::Audit::system(),
     )
     .await
     .expect("create a run user");
@@ -670,6 +711,7 @@ impl RunPrincipals {
                 signup_enabled: true,
                 fields: Vec::new(),
             },
+            &shared::domain::audit::Audit::system(),
         )
         .await
         .expect("open sign-up");

@@ -743,6 +743,7 @@ fn gauge_tracks_items(table: TableFixture) {
                                 "p".into(),
                                 Permission::Read,
                                 None,
+                                &shared::domain::audit::Audit::system(),
                             )
                             .await
                             {
@@ -753,9 +754,14 @@ fn gauge_tracks_items(table: TableFixture) {
                         } else {
                             let tid = live.remove(pick as usize % live.len());
                             let caller = owner_of(&owner, current);
-                            tokens::revoke(&api.app, &caller, tid)
-                                .await
-                                .expect("revoke");
+                            tokens::revoke(
+                                &api.app,
+                                &caller,
+                                tid,
+                                &shared::domain::audit::Audit::system(),
+                            )
+                            .await
+                            .expect("revoke");
                         }
                         let after = profiles::get(&api.app, pid).await.expect("profile");
                         let items = token_items(api.app.table.as_ref(), &pid.to_string()).await;

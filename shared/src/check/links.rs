@@ -221,7 +221,8 @@ pub(super) fn memberships(snapshot: &Snapshot, found: &mut Findings) {
     }
 }
 
-/// Nothing is left of a profile or an account that is gone: no item in its partition, no
+/// Nothing is left of a profile or an account that is gone: no item in its partition (but the
+/// audit entry of an account's deletion), no
 /// account-side membership of a gone profile, no API token of a gone profile. What is left of a
 /// profile whose purge is still pending (a clean-up cut short, which the stream finishes) is a
 /// notice, not a violation; a pending purge of a profile that exists is a violation.
@@ -263,7 +264,13 @@ pub(super) fn orphans(snapshot: &Snapshot, found: &mut Findings) {
     for (pk, partition) in &snapshot.accounts {
         found.checked(Rule::Orphan);
         if partition.account.is_none() {
-            for key in &partition.all {
+            // The entry that records the deletion outlives the account (until its `ttl`): the
+            // deletion removes every other entry first.
+            for key in partition
+                .all
+                .iter()
+                .filter(|key| !keys::is_audit_entry(key))
+            {
                 found.violation(Rule::Orphan, key, format!("the account {pk} is gone"));
             }
             continue;

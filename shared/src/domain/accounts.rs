@@ -5,10 +5,11 @@
 
 use uuid::Uuid;
 
+use super::audit::{Audit, Scope};
 use super::profiles::{self, ProfileView};
 use super::records::{
-    AccountRecord, EmailClaim, InvitationRecord, InvitationStatus, ProfileRecord,
-    ResetRequestRecord, Role, TokenRecord,
+    AccountRecord, Action, EmailClaim, InvitationRecord, InvitationStatus, ProfileRecord,
+    ResetRequestRecord, Role, Target, TokenRecord,
 };
 use super::tx::{self, Tx};
 use super::{credentials, membership, usage, validate, verification};
@@ -78,7 +79,7 @@ async fn replace_stale(app: &App, email: &Email) -> Decided<bool> {
     if !(account.deleting || verification::is_stale(&account, app.now())) {
         return Ok(false);
     }
-    match erase(app, &account, Erasure::Stale).await {
+    match erase(app, &account, Erasure::Stale, &Audit::system()).await {
         Ok(()) => Ok(true),
         // Verified meanwhile: it stays.
         Err(Refusal::Contended(_)) => Ok(false),
@@ -87,10 +88,10 @@ async fn replace_stale(app: &App, email: &Email) -> Decided<bool> {
 }
 
 /// Deletes the caller's account, once the password was re-entered: see [`erase`].
-pub async fn delete(app: &App, aid: Uuid, password: &str) -> Decided<()> {
+pub async fn delete(app: &App, aid: Uuid, password: &str, by: &Audit) -> Decided<()> {
     let account = credentials::load(app, aid).await?;
     credentials::check_password(app, &account, password).await?;
-    erase(app, &account, Erasure::Owner).await
+    erase(app, &account, Erasure::Owner, by).await
 }
 
 /// Why an account is erased.
@@ -112,7 +113,10 @@ pub enum Erasure {
 /// 4. last, the account and its e-mail claim go together, in one transaction: there is never a
 ///    claim without its account, and until this step a retry (the owner deleting again, or a
 ///    sign-up finding the marked account) finds the account and finishes the job.
-pub async fn erase(app: &App, account: &AccountRecord, why: Erasure) -> Decided<()> {
+///
+/// The `account.deleted` entry (by `by`) joins that last transaction, in the account's
+/// partition, and outlives the account until its `ttl`.
+pub async fn erase(app: &App, account: &AccountRecord, why: Erasure, by: &Audit) -> Decided<()> {
     let aid = account.aid;
     let mut guard = vec![Condition::Exists];
     if why == Erasure::Stale {
@@ -184,10 +188,23 @@ pub async fn erase(app: &App, account: &AccountRecord, why: Erasure) -> Decided<
         app.table.transact(writes).await?;
     }
     let mut last = Tx::new();
-    last.add(Write::delete(keys::account(aid))).add(
-        Write::delete(keys::email_claim(&account.email))
-            .when(Condition::Equals("aid".into(), aid.to_string().into())),
-    );
+    last.add(Write::delete(keys::account(aid)))
+        .add(
+            Write::delete(keys::email_claim(&account.email))
+                .when(Condition::Equals("aid".into(), aid.to_string().into())),
+        )
+        // Its clean-up marker, should the maintenance job not be the one erasing it.
+        .add(Write::delete(super::due::unverified_key(
+            aid,
+            account.created_at,
+        )))
+        .add(by.write(
+            app.now(),
+            Scope::Account(aid),
+            Action::AccountDeleted,
+            Target::new("account", aid),
+            &[],
+        )?);
     last.commit(app.table.as_ref()).await
 }
 
@@ -290,7 +307,9 @@ pub async fn create_account(
         )?),
         Refusal::Conflict("an account with this e-mail already exists".into()),
     )
-    .append(profiles::creation_writes(&account, &view.profile)?);
+    .append(profiles::creation_writes(&account, &view.profile)?)
+    // Deleted by the maintenance job if still unverified by then.
+    .add(super::due::unverified_account(account.aid, now)?);
     tx.commit(app.table.as_ref()).await?;
     Ok((account, view))
 }

@@ -4,7 +4,10 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::records::{AccountRecord, EmailClaim, SessionRecord, TokenRecord};
+use super::audit::{Audit, Scope};
+use super::records::{
+    AccountRecord, Action, Actor, EmailClaim, SessionRecord, Target, TokenRecord,
+};
 use super::throttle::{self, SourceAddress};
 use crate::app::App;
 use crate::email::Email;
@@ -38,13 +41,20 @@ pub async fn login(
     email: &str,
     password: &str,
     source: &SourceAddress,
+    by: &Audit,
 ) -> Decided<Session> {
-    let account = verify_credentials(app, email, password, source).await?;
-    open_session(app, account.aid).await
+    let account = verify_credentials(app, email, password, source, by).await?;
+    open_audited_session(app, account.aid, Some(by)).await
 }
 
 /// A new login session for `aid` (one write).
 pub async fn open_session(app: &App, aid: Uuid) -> Decided<Session> {
+    open_audited_session(app, aid, None).await
+}
+
+/// A new login session for `aid`; with `by`, recorded as a login in the account's audit log in
+/// the same transaction (two writes instead of one).
+pub async fn open_audited_session(app: &App, aid: Uuid, by: Option<&Audit>) -> Decided<Session> {
     let now = app.now();
     let expires_at =
         now + chrono::Duration::from_std(app.config.session_ttl).map_err(|_| Refusal::Internal)?;
@@ -60,19 +70,29 @@ pub async fn open_session(app: &App, aid: Uuid) -> Decided<Session> {
     // is the digest of 256 fresh random bits: no item can be there already, so the write needs
     // no condition, and a plain put is safe to send twice (the SDK does when an answer is lost;
     // a put guarded by "not exists" then failed on its own first write, as the fault run showed).
-    app.table
-        .put(
-            keys::to_indexed_item(
-                &keys::token(&digest),
-                (
-                    &keys::account_sessions(aid),
-                    &keys::session_index_sk(&digest),
-                ),
-                &record,
-            )?,
-            None,
-        )
-        .await?;
+    let item = keys::to_indexed_item(
+        &keys::token(&digest),
+        (
+            &keys::account_sessions(aid),
+            &keys::session_index_sk(&digest),
+        ),
+        &record,
+    )?;
+    match by {
+        None => app.table.put(item, None).await?,
+        Some(by) => {
+            // The entry's key is a fresh UUID v7: a resent transaction (the SDK's idempotency
+            // token) writes it once.
+            let entry = by.by(Actor::account(aid)).write(
+                now,
+                Scope::Account(aid),
+                Action::LoginSucceeded,
+                Target::new("account", aid),
+                &[],
+            )?;
+            app.table.transact(vec![Write::put(item), entry]).await?
+        }
+    }
     Ok(Session { token, expires_at })
 }
 
@@ -99,9 +119,10 @@ pub async fn verify_credentials(
     email: &str,
     password: &str,
     source: &SourceAddress,
+    by: &Audit,
 ) -> Decided<AccountRecord> {
     let reservation = throttle::reserve_login(app, email, Some(source)).await?;
-    let outcome = find_and_verify(app, email, password).await;
+    let outcome = find_and_verify(app, email, password, by).await;
     if !matches!(outcome, Err(Refusal::InvalidCredentials)) {
         reservation.release(app).await;
     }
@@ -109,8 +130,15 @@ pub async fn verify_credentials(
 }
 
 /// Reads the account behind `email` and verifies `password`. Whether the e-mail is unknown or the
-/// password wrong, the same work is done: two reads and one argon2 verification at the same cost.
-async fn find_and_verify(app: &App, email: &str, password: &str) -> Decided<AccountRecord> {
+/// password wrong, the same work is done: two reads, one argon2 verification at the same cost,
+/// and one write (a wrong password's `login.failed` entry; for an unknown e-mail a put whose
+/// condition cannot hold, which writes nothing in the same time).
+async fn find_and_verify(
+    app: &App,
+    email: &str,
+    password: &str,
+    by: &Audit,
+) -> Decided<AccountRecord> {
     let cost = app.config.password_cost;
     let claim = match Email::parse(email) {
         Ok(email) => app.table.get(&keys::email_claim(&email)).await?,
@@ -129,11 +157,37 @@ async fn find_and_verify(app: &App, email: &str, password: &str) -> Decided<Acco
         (Some(_), Some(item)) => keys::from_item::<AccountRecord>(item)?,
         _ => {
             password::verify_dummy(password.to_owned(), cost).await?;
+            record_failure(app, Uuid::nil(), by, Some(Condition::Exists)).await;
             return Err(Refusal::InvalidCredentials);
         }
     };
-    verify_and_rehash(app, &account, password).await?;
-    Ok(account)
+    let verdict = verify_and_rehash(app, &account, password).await;
+    if matches!(verdict, Err(Refusal::InvalidCredentials)) {
+        record_failure(app, account.aid, by, None).await;
+    }
+    verdict.map(|()| account)
+}
+
+/// Writes the `login.failed` entry of account `aid` (for an unknown e-mail: `aid` nil and a
+/// condition that cannot hold, so nothing is written). The throttle's reservation, the one
+/// change a failed login makes, was written before the password was checked (it must be), so
+/// the entry cannot join its transaction: it is a write of its own. A failure to write it is
+/// logged, never answered: the answer must not differ from an unknown e-mail's.
+async fn record_failure(app: &App, aid: Uuid, by: &Audit, condition: Option<Condition>) {
+    let entry = by.by(Actor::account(aid)).write(
+        app.now(),
+        Scope::Account(aid),
+        Action::LoginFailed,
+        Target::new("account", aid),
+        &[],
+    );
+    let Ok(Write::Put { item, .. }) = entry else {
+        return;
+    };
+    match app.table.put(item, condition).await {
+        Ok(()) | Err(crate::store::StoreError::ConditionFailed) => {}
+        Err(error) => tracing::warn!(%error, "writing a failed login's audit entry failed"),
+    }
 }
 
 /// Verifies `password` as `account`'s when it is re-entered (issuing a token, deleting a
@@ -177,5 +231,20 @@ async fn verify_and_rehash(app: &App, account: &AccountRecord, password: &str) -
 /// Revokes the session whose secret has this digest.
 pub async fn logout(app: &App, token_digest: &str) -> Decided<()> {
     app.table.delete(&keys::token(token_digest), None).await?;
+    Ok(())
+}
+
+/// Revokes the caller's own session, recorded as `session.revoked` in the same transaction.
+pub async fn logout_audited(app: &App, aid: Uuid, token_digest: &str, by: &Audit) -> Decided<()> {
+    let entry = by.write(
+        app.now(),
+        Scope::Account(aid),
+        Action::SessionRevoked,
+        Target::new("account", aid),
+        &[],
+    )?;
+    app.table
+        .transact(vec![Write::delete(keys::token(token_digest)), entry])
+        .await?;
     Ok(())
 }

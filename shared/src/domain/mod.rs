@@ -4,9 +4,11 @@
 
 pub mod access;
 pub mod accounts;
+pub mod audit;
 pub mod billing;
 pub mod credentials;
 pub mod cursor;
+pub mod due;
 pub mod membership;
 pub mod policies;
 pub mod policy_set;

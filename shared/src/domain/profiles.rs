@@ -2,11 +2,12 @@
 
 use uuid::Uuid;
 
+use super::audit::{Audit, Scope};
 use super::credentials;
 use super::membership;
 use super::records::{
-    AccountRecord, InvitationRecord, MemberRecord, MembershipRecord, PendingPurge, ProfileRecord,
-    Role,
+    AccountRecord, Action, InvitationRecord, MemberRecord, MembershipRecord, PendingPurge,
+    ProfileRecord, Role, Target,
 };
 use super::tx::Tx;
 use super::usage::allocation::{self, ALLOCATION_TRIES};
@@ -72,6 +73,7 @@ pub async fn create(
     aid: Uuid,
     name: &str,
     logo_url: Option<&str>,
+    by: &Audit,
 ) -> Decided<ProfileView> {
     let name = validate::name("name", name)?;
     let logo_url = logo_url
@@ -87,6 +89,19 @@ pub async fn create(
             &given,
             Update::new().add("profile_count", 1),
         ));
+        let pid = view.profile.pid;
+        let fields: &[&str] = if logo_url.is_some() {
+            &["name", "logo_url"]
+        } else {
+            &["name"]
+        };
+        tx.add(by.write(
+            app.now(),
+            Scope::Profile(pid),
+            Action::ProfileCreated,
+            Target::new("profile", pid),
+            fields,
+        )?);
         match tx.commit(app.table.as_ref()).await {
             Ok(()) => return Ok(view),
             // Another allocation took from the pool meanwhile: read it again.
@@ -123,6 +138,7 @@ pub async fn update(
     app: &App,
     current: &ProfileRecord,
     changes: ProfileChanges,
+    by: &Audit,
 ) -> Decided<ProfileRecord> {
     let pid = current.pid;
     let name = changes
@@ -138,6 +154,13 @@ pub async fn update(
         .transpose()?;
     let mut update = Update::new();
     let mut copy = Update::new();
+    let mut fields = Vec::new();
+    if name.is_some() {
+        fields.push("name");
+    }
+    if logo_url.is_some() {
+        fields.push("logo_url");
+    }
     if let Some(name) = &name {
         update = update.set("name", name.clone());
         copy = copy.set("profile_name", name.clone());
@@ -151,7 +174,8 @@ pub async fn update(
         return Ok(current.clone());
     }
     let members = team(app, pid).await?;
-    if members.len() + 1 > MAX_TRANSACTION_WRITES {
+    // The profile, each member's copy and the audit entry.
+    if members.len() + 2 > MAX_TRANSACTION_WRITES {
         return Err(Refusal::Conflict(
             "the team is too large to rename at once".into(),
         ));
@@ -176,6 +200,13 @@ pub async fn update(
             changed.clone(),
         );
     }
+    tx.add(by.write(
+        app.now(),
+        Scope::Profile(pid),
+        Action::ProfileUpdated,
+        Target::new("profile", pid),
+        &fields,
+    )?);
     tx.commit(app.table.as_ref()).await?;
     let mut updated = current.clone();
     if let Some(name) = name {
@@ -199,6 +230,7 @@ pub async fn delete(
     owner: Uuid,
     profile: &ProfileRecord,
     password: &str,
+    by: &Audit,
 ) -> Decided<()> {
     let pid = profile.pid;
     let account = credentials::load(app, owner).await?;
@@ -232,7 +264,15 @@ pub async fn delete(
         },
         Refusal::Conflict("the last profile of an account cannot be deleted".into()),
     )
-    .add(pending_purge(app, pid)?);
+    .add(pending_purge(app, pid)?)
+    // The profile's own log goes with it: the deletion is recorded in its owner's.
+    .add(by.write(
+        app.now(),
+        Scope::Account(owner),
+        Action::ProfileDeleted,
+        Target::new("profile", pid),
+        &[],
+    )?);
     tx.commit(app.table.as_ref()).await?;
     // The profile is gone; what was under it goes now, or (should this fail) when the pending
     // purge comes through the stream.

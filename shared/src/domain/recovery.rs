@@ -7,8 +7,11 @@
 
 use uuid::Uuid;
 
+use super::audit::{Audit, Scope};
 use super::credentials;
-use super::records::{AccountRecord, ResetRequestRecord, ResetTokenRecord, TokenRecord};
+use super::records::{
+    AccountRecord, Action, Actor, ResetRequestRecord, ResetTokenRecord, Target, TokenRecord,
+};
 use super::team::invitations::hour_of;
 use super::tx::{self, Tx};
 use crate::app::App;
@@ -17,9 +20,7 @@ use crate::keys;
 use crate::password;
 use crate::refusal::{Decided, Refusal};
 use crate::secrets::{self, SecretKind};
-use crate::store::{
-    Condition, Key, MAX_TRANSACTION_WRITES, Query, StoreError, Update, Write, query_all,
-};
+use crate::store::{Condition, Key, MAX_TRANSACTION_WRITES, Query, Update, Write, query_all};
 
 /// How long a reset link works.
 pub fn link_ttl() -> chrono::Duration {
@@ -93,7 +94,7 @@ pub async fn request_reset(app: &App, email: &str) -> Decided<()> {
 
 /// Sets a new password with a reset link: the link (and every other pending reset of the
 /// account) stops working, the e-mail counts as verified, every session is revoked.
-pub async fn confirm_reset(app: &App, secret: &str, new_password: &str) -> Decided<()> {
+pub async fn confirm_reset(app: &App, secret: &str, new_password: &str, by: &Audit) -> Decided<()> {
     password::check_policy(new_password)?;
     if secrets::parse(secret) != Some(SecretKind::PasswordReset) {
         return Err(refused());
@@ -133,7 +134,14 @@ pub async fn confirm_reset(app: &App, secret: &str, new_password: &str) -> Decid
             ])),
         },
         refused(),
-    );
+    )
+    .add(by.by(Actor::account(link.aid)).write(
+        app.now(),
+        Scope::Account(link.aid),
+        Action::PasswordReset,
+        Target::new("account", link.aid),
+        &["password"],
+    )?);
     tx.commit(app.table.as_ref()).await?;
     forget_resets(app, link.aid).await?;
     credentials::revoke_sessions(app, link.aid, None).await
@@ -168,24 +176,29 @@ pub async fn change_password(
     keep: &str,
     current_password: &str,
     new_password: &str,
+    by: &Audit,
 ) -> Decided<()> {
     password::check_policy_of("new_password", new_password)?;
     let account = credentials::load(app, aid).await?;
     credentials::check_password(app, &account, current_password).await?;
     let password_hash = password::hash(new_password.to_owned(), app.config.password_cost).await?;
-    app.table
-        .update(
-            &keys::account(aid),
-            Update::new().set("password_hash", password_hash),
-            Some(Condition::Exists),
-        )
-        .await
-        .map_err(|error| match error {
-            StoreError::ConditionFailed => {
-                Refusal::Unauthenticated("the account no longer exists".into())
-            }
-            other => other.into(),
-        })?;
+    let mut tx = Tx::new();
+    tx.add_or(
+        Write::Update {
+            key: keys::account(aid),
+            update: Update::new().set("password_hash", password_hash),
+            condition: Some(Condition::Exists),
+        },
+        Refusal::Unauthenticated("the account no longer exists".into()),
+    )
+    .add(by.write(
+        app.now(),
+        Scope::Account(aid),
+        Action::PasswordChanged,
+        Target::new("account", aid),
+        &["password"],
+    )?);
+    tx.commit(app.table.as_ref()).await?;
     forget_resets(app, aid).await?;
     credentials::revoke_sessions(app, aid, Some(keep)).await
 }

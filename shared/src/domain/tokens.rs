@@ -6,8 +6,11 @@ use chrono::{DateTime, Months, Utc};
 use uuid::Uuid;
 
 use super::access::ProfileCaller;
+use super::audit::{Audit, Scope};
 use super::credentials;
-use super::records::{ApiTokenRecord, Permission, ProfileRecord, Role, TokenRecord};
+use super::records::{
+    Action, ApiTokenRecord, Permission, ProfileRecord, Role, Target, TokenRecord,
+};
 use super::tx::Tx;
 use super::usage;
 use super::validate;
@@ -123,6 +126,7 @@ pub async fn issue(
     app: &App,
     caller: &ProfileCaller,
     input: NewToken,
+    by: &Audit,
 ) -> Decided<(ApiTokenRecord, String)> {
     let name = validate::name("name", &input.name)?;
     let now = app.now();
@@ -138,6 +142,7 @@ pub async fn issue(
         name,
         input.permission,
         expires_at,
+        by,
     )
     .await
 }
@@ -152,6 +157,7 @@ pub async fn create(
     name: String,
     permission: Permission,
     expires_at: Option<DateTime<Utc>>,
+    by: &Audit,
 ) -> Decided<(ApiTokenRecord, String)> {
     let pid = profile.pid;
     let now = app.now();
@@ -179,7 +185,22 @@ pub async fn create(
         &TokenRecord::Profile(record.clone()),
     )?;
     let mut tx = Tx::new();
-    tx.add(Write::put_new(item)).append(gauge);
+    if let Some(expires_at) = expires_at {
+        // The expiry warnings, each filed under the hour it falls due.
+        tx.add_all(super::due::token_warnings(
+            now,
+            (pid, record.tid, aid),
+            &record.name,
+            expires_at,
+        )?);
+    }
+    tx.add(Write::put_new(item)).append(gauge).add(by.write(
+        now,
+        Scope::Profile(pid),
+        Action::TokenCreated,
+        Target::new("token", record.tid),
+        &["name", "permission", "expires_at"],
+    )?);
     tx.commit(app.table.as_ref()).await?;
     Ok((record, secret))
 }
@@ -224,7 +245,7 @@ fn sees(caller: &ProfileCaller, token: &ApiTokenRecord) -> bool {
 }
 
 /// Revokes a token; from the next request on it is refused. Members may revoke only their own.
-pub async fn revoke(app: &App, caller: &ProfileCaller, tid: Uuid) -> Decided<()> {
+pub async fn revoke(app: &App, caller: &ProfileCaller, tid: Uuid, by: &Audit) -> Decided<()> {
     let item = query_first(
         app.table.as_ref(),
         Query::gsi1(keys::profile_tokens(caller.pid)).prefix(keys::token_index_sk(tid)),
@@ -246,6 +267,13 @@ pub async fn revoke(app: &App, caller: &ProfileCaller, tid: Uuid) -> Decided<()>
             Service::Tokens,
             -1,
             app.now(),
+        )?)
+        .add(by.write(
+            app.now(),
+            Scope::Profile(caller.pid),
+            Action::TokenRevoked,
+            Target::new("token", tid),
+            &[],
         )?);
     match tx.commit(app.table.as_ref()).await {
         // Revoked meanwhile by someone else: gone all the same.

@@ -6,8 +6,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::audit::{Audit, Scope};
 use super::credentials;
-use super::records::{AccountRecord, TokenRecord, VerificationTokenRecord};
+use super::records::{AccountRecord, Action, Actor, Target, TokenRecord, VerificationTokenRecord};
 use super::team::invitations::{hour_of, until_next_hour};
 use super::tx::{self, Tx};
 use crate::app::App;
@@ -78,7 +79,7 @@ pub async fn request_link(app: &App, aid: Uuid) -> Decided<()> {
 }
 
 /// Verifies the e-mail of the account the link was sent to; the link then stops working.
-pub async fn verify(app: &App, secret: &str) -> Decided<AccountRecord> {
+pub async fn verify(app: &App, secret: &str, by: &Audit) -> Decided<AccountRecord> {
     if secrets::parse(secret) != Some(SecretKind::Verification) {
         return Err(refused());
     }
@@ -119,7 +120,14 @@ pub async fn verify(app: &App, secret: &str) -> Decided<AccountRecord> {
             ])),
         },
         refused(),
-    );
+    )
+    .add(by.by(Actor::account(link.aid)).write(
+        app.now(),
+        Scope::Account(link.aid),
+        Action::EmailVerified,
+        Target::new("account", link.aid),
+        &["email_verified"],
+    )?);
     tx.commit(app.table.as_ref()).await?;
     account.email_verified = true;
     account.verify_token_hash = None;

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
+use super::audit::Audited;
 use super::extract::Json;
 use super::openapi::month_schema;
 use super::problem::ApiResult;
@@ -230,9 +231,10 @@ pub(super) struct LoginBody {
 async fn login(
     State(app): State<App>,
     Source(source): Source,
+    Audited(by): Audited,
     Json(body): Json<LoginBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let session = credentials::login(&app, &body.email, &body.password, &source).await?;
+    let session = credentials::login(&app, &body.email, &body.password, &source, &by).await?;
     Ok(axum::Json(json!({
         "token": session.token,
         "expires_at": session.expires_at,
@@ -242,9 +244,10 @@ async fn login(
 async fn logout(
     State(app): State<App>,
     Extension(principal): Extension<Principal>,
+    Audited(by): Audited,
 ) -> ApiResult<StatusCode> {
-    if let Principal::Account { token_digest, .. } = principal {
-        credentials::logout(&app, &token_digest).await?;
+    if let Principal::Account { aid, token_digest } = principal {
+        credentials::logout_audited(&app, aid, &token_digest, &by).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,7 @@
 //! document (`openapi`) is generated from: each route carries its [`Doc`].
 
 pub mod accounts;
+pub mod audit;
 pub mod export;
 pub mod extract;
 pub mod openapi;
@@ -68,6 +69,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(export::routes());
     routes.extend(policies::routes());
     routes.extend(policy_check::routes());
+    routes.extend(audit::routes());
     routes.extend(local_routes());
     routes
 }
@@ -140,12 +142,19 @@ pub fn router(app: App, function: Option<&str>) -> Router {
         .with_state(app)
 }
 
-/// One JSON log line per request: method, route (the template, never the raw path with its ids
+/// Gives the request its id (`audit::RequestId`, answered in `X-Request-Id`), then one JSON log
+/// line per request: its id, method, route (the template, never the raw path with its ids
 /// or a query string that might hold a secret), status and time taken. Every answer is marked
 /// `Cache-Control: no-store`: answers carry secrets and tenants' data, never to be kept by a
 /// cache on the way.
 async fn log_request(request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
+    let (mut parts, body) = request.into_parts();
+    let request_id = audit::request_id(&parts);
+    parts
+        .extensions
+        .insert(audit::RequestId(request_id.clone()));
+    let request = Request::from_parts(parts, body);
     let method = request.method().clone();
     let route = request
         .extensions()
@@ -156,7 +165,11 @@ async fn log_request(request: Request, next: Next) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
     tracing::info!(
+        request_id = %request_id,
         method = %method,
         route = %route,
         status = response.status().as_u16(),

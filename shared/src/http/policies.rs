@@ -13,6 +13,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::audit::Audited;
 use super::extract::{Json, PathId};
 use super::problem::ApiResult;
 use super::{Doc, Route, schema};
@@ -212,19 +213,21 @@ async fn read_catalogue(
 
 async fn replace_catalogue(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     Json(body): Json<Catalogue>,
 ) -> ApiResult<impl IntoResponse> {
-    let catalogue = catalogue::replace(&app, &caller.profile, body).await?;
+    let catalogue = catalogue::replace(&app, &caller.profile, body, &by).await?;
     Ok(axum::Json(catalogue))
 }
 
 async fn create(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     Json(body): Json<PolicyBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let policy = policy_set::create(&app, &caller.profile, body).await?;
+    let policy = policy_set::create(&app, &caller.profile, body, &by).await?;
     Ok((StatusCode::CREATED, axum::Json(PolicyView::from(policy))))
 }
 
@@ -273,6 +276,7 @@ struct PolicyChangesBody {
 
 async fn update(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(id): PathId,
     Json(body): Json<PolicyChangesBody>,
@@ -284,12 +288,13 @@ async fn update(
         permissions: body.permissions,
         revision: body.revision,
     };
-    let policy = policy_set::update(&app, caller.pid, id, changes).await?;
+    let policy = policy_set::update(&app, caller.pid, id, changes, &by).await?;
     Ok(axum::Json(PolicyView::from(policy)))
 }
 
 async fn remove(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(id): PathId,
     Query(pairs): Query<Vec<(String, String)>>,
@@ -304,7 +309,7 @@ async fn remove(
                 .map_err(|_| Refusal::invalid("revision", "a whole number"))
         })
         .transpose()?;
-    policy_set::delete(&app, &caller.profile, id, revision).await?;
+    policy_set::delete(&app, &caller.profile, id, revision, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
+use super::audit::Audited;
 use super::extract::{Json, double_option};
 use super::openapi::month_schema;
 use super::problem::ApiResult;
@@ -260,6 +261,7 @@ struct CreateBody {
 async fn create(
     State(app): State<App>,
     Extension(principal): Extension<Principal>,
+    Audited(by): Audited,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<impl IntoResponse> {
     let view = profiles::create(
@@ -267,6 +269,7 @@ async fn create(
         principal.account_id(),
         &body.name,
         body.logo_url.as_deref(),
+        &by,
     )
     .await?;
     Ok((StatusCode::CREATED, axum::Json(ProfileBody::created(&view))))
@@ -310,6 +313,7 @@ struct UpdateBody {
 async fn update(
     State(app): State<App>,
     Extension(caller): Extension<ProfileCaller>,
+    Audited(by): Audited,
     Json(body): Json<UpdateBody>,
 ) -> ApiResult<impl IntoResponse> {
     let profile = profiles::update(
@@ -319,6 +323,7 @@ async fn update(
             name: body.name,
             logo_url: body.logo_url,
         },
+        &by,
     )
     .await?;
     Ok(axum::Json(ProfileBody::new(&profile, caller.role)))
@@ -334,6 +339,7 @@ struct DeleteBody {
 async fn remove(
     State(app): State<App>,
     Extension(caller): Extension<ProfileCaller>,
+    Audited(by): Audited,
     Json(body): Json<DeleteBody>,
 ) -> ApiResult<StatusCode> {
     profiles::delete(
@@ -341,6 +347,7 @@ async fn remove(
         caller.principal.account_id(),
         &caller.profile,
         &body.password,
+        &by,
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -362,6 +369,7 @@ struct LimitsBody {
 async fn set_limits(
     State(app): State<App>,
     Extension(caller): Extension<ProfileCaller>,
+    Audited(by): Audited,
     Json(body): Json<LimitsBody>,
 ) -> ApiResult<impl IntoResponse> {
     let wanted: BTreeMap<Service, i64> = [
@@ -375,7 +383,7 @@ async fn set_limits(
     .into_iter()
     .filter_map(|(service, amount)| amount.map(|amount| (service, amount)))
     .collect();
-    let profile = allocation::set_limits(&app, &caller.profile, &wanted).await?;
+    let profile = allocation::set_limits(&app, &caller.profile, &wanted, &by).await?;
     Ok(axum::Json(ProfileBody::new(&profile, caller.role)))
 }
 

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::accounts::AccountBody;
+use super::audit::Audited;
 use super::extract::Json;
 use super::problem::ApiResult;
 use super::{Doc, Route, schema};
@@ -125,9 +126,10 @@ struct TokenBody {
 
 async fn verify(
     State(app): State<App>,
+    Audited(by): Audited,
     Json(body): Json<TokenBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let account = verification::verify(&app, &body.token).await?;
+    let account = verification::verify(&app, &body.token, &by).await?;
     Ok(axum::Json(AccountBody::from(&account)))
 }
 
@@ -172,9 +174,10 @@ pub(super) struct ResetConfirmBody {
 
 async fn password_reset_confirm(
     State(app): State<App>,
+    Audited(by): Audited,
     Json(body): Json<ResetConfirmBody>,
 ) -> ApiResult<StatusCode> {
-    recovery::confirm_reset(&app, &body.token, &body.password).await?;
+    recovery::confirm_reset(&app, &body.token, &body.password, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -189,6 +192,7 @@ pub(super) struct PasswordChangeBody {
 async fn change_password(
     State(app): State<App>,
     Extension(principal): Extension<Principal>,
+    Audited(by): Audited,
     Json(body): Json<PasswordChangeBody>,
 ) -> ApiResult<StatusCode> {
     let Principal::Account { aid, token_digest } = principal else {
@@ -200,6 +204,7 @@ async fn change_password(
         &token_digest,
         &body.current_password,
         &body.new_password,
+        &by,
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -215,8 +220,9 @@ struct PasswordBody {
 async fn delete_account(
     State(app): State<App>,
     Extension(principal): Extension<Principal>,
+    Audited(by): Audited,
     Json(body): Json<PasswordBody>,
 ) -> ApiResult<StatusCode> {
-    accounts::delete(&app, principal.account_id(), &body.password).await?;
+    accounts::delete(&app, principal.account_id(), &body.password, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }

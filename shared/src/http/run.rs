@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::accounts::{LoginBody, session_schema};
+use super::audit::Audited;
 use super::extract::{Json, double_option};
 use super::problem::ApiResult;
 use super::recovery::{PasswordChangeBody, ResetBody, ResetConfirmBody};
@@ -184,10 +185,11 @@ async fn settings(
 
 async fn sign_up(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(visitor): Extension<Visitor>,
     Json(body): Json<Map<String, Value>>,
 ) -> ApiResult<impl IntoResponse> {
-    let user = signup::sign_up(&app, &visitor.profile, body).await?;
+    let user = signup::sign_up(&app, &visitor.profile, body, &by).await?;
     Ok((StatusCode::CREATED, axum::Json(RunUserView::from(&user))))
 }
 
@@ -221,10 +223,11 @@ async fn password_reset(
 
 async fn password_reset_confirm(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(visitor): Extension<Visitor>,
     Json(body): Json<ResetConfirmBody>,
 ) -> ApiResult<StatusCode> {
-    reset::confirm(&app, visitor.profile.pid, &body.token, &body.password).await?;
+    reset::confirm(&app, visitor.profile.pid, &body.token, &body.password, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -252,6 +255,7 @@ struct OwnChangesBody {
 
 async fn update_me(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<RunCaller>,
     Json(body): Json<OwnChangesBody>,
 ) -> ApiResult<impl IntoResponse> {
@@ -262,12 +266,13 @@ async fn update_me(
         phone: body.phone,
         language: body.language,
     };
-    let user = sessions::update_own(&app, &caller, changes).await?;
+    let user = sessions::update_own(&app, &caller, changes, &by).await?;
     Ok(axum::Json(RunUserView::from(&user)))
 }
 
 async fn change_password(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<RunCaller>,
     Source(source): Source,
     Json(body): Json<PasswordChangeBody>,
@@ -278,6 +283,7 @@ async fn change_password(
         &source,
         &body.current_password,
         &body.new_password,
+        &by,
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -12,6 +12,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::audit::Audited;
 use super::extract::{Json, PathId, double_option};
 use super::problem::{ApiError, ApiResult};
 use super::{Doc, Route, schema};
@@ -214,10 +215,11 @@ fn list_schema(generator: &mut SchemaGenerator) -> Schema {
 
 async fn save_settings(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     Json(body): Json<SignupSettings>,
 ) -> ApiResult<impl IntoResponse> {
-    let settings = signup::save_settings(&app, caller.pid, body).await?;
+    let settings = signup::save_settings(&app, caller.pid, body, &by).await?;
     Ok(axum::Json(SettingsView::from(settings)))
 }
 
@@ -297,6 +299,7 @@ struct NewRunUserBody {
 
 async fn create(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     Json(body): Json<NewRunUserBody>,
 ) -> ApiResult<impl IntoResponse> {
@@ -311,7 +314,7 @@ async fn create(
         tags: body.tags.unwrap_or_default(),
         active: body.active,
     };
-    let user = run_users::create(&app, &caller.profile, input).await?;
+    let user = run_users::create(&app, &caller.profile, input, &by).await?;
     Ok((StatusCode::CREATED, axum::Json(RunUserView::from(&user))))
 }
 
@@ -350,6 +353,7 @@ struct RunUserChangesBody {
 
 async fn update(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(uid): PathId,
     Json(body): Json<RunUserChangesBody>,
@@ -364,16 +368,17 @@ async fn update(
         tags: body.tags,
         active: body.active,
     };
-    let user = run_users::update(&app, caller.pid, uid, changes).await?;
+    let user = run_users::update(&app, caller.pid, uid, changes, &by).await?;
     Ok(axum::Json(RunUserView::from(&user)))
 }
 
 async fn remove(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(uid): PathId,
 ) -> ApiResult<StatusCode> {
-    run_users::delete(&app, &caller.profile, uid).await?;
+    run_users::delete(&app, &caller.profile, uid, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -386,10 +391,11 @@ struct NewPasswordBody {
 
 async fn set_password(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(uid): PathId,
     Json(body): Json<NewPasswordBody>,
 ) -> Result<StatusCode, ApiError> {
-    run_users::set_password(&app, caller.pid, uid, &body.password).await?;
+    run_users::set_password(&app, caller.pid, uid, &body.password, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }

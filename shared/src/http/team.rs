@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
+use super::audit::Audited;
 use super::extract::{Json, OptionalJson, PathId};
 use super::problem::ApiResult;
 use super::{Doc, Route, schema};
@@ -267,11 +268,12 @@ struct InviteBody {
 
 async fn invite(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     Json(body): Json<InviteBody>,
 ) -> ApiResult<impl IntoResponse> {
     let role = body.role.unwrap_or(Role::Member);
-    let invitation = team::invite(&app, &caller, &body.email, role).await?;
+    let invitation = team::invite(&app, &caller, &body.email, role, &by).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(InvitationBody::new(&invitation, app.now())),
@@ -303,38 +305,42 @@ struct RoleBody {
 
 async fn change_role(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(aid): PathId,
     Json(body): Json<RoleBody>,
 ) -> ApiResult<impl IntoResponse> {
-    let member = team::change_role(&app, &caller, aid, body.role).await?;
+    let member = team::change_role(&app, &caller, aid, body.role, &by).await?;
     Ok(axum::Json(MemberBody::from(&member)))
 }
 
 async fn remove(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(aid): PathId,
 ) -> ApiResult<StatusCode> {
-    team::remove(&app, &caller, aid).await?;
+    team::remove(&app, &caller, aid, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn resend(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(iid): PathId,
 ) -> ApiResult<impl IntoResponse> {
-    let invitation = team::resend(&app, &caller, iid).await?;
+    let invitation = team::resend(&app, &caller, iid, &by).await?;
     Ok(axum::Json(InvitationBody::new(&invitation, app.now())))
 }
 
 async fn revoke(
     State(app): State<App>,
+    Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(iid): PathId,
 ) -> ApiResult<StatusCode> {
-    team::revoke(&app, &caller, iid).await?;
+    team::revoke(&app, &caller, iid, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -366,12 +372,13 @@ async fn answerer(app: &App, headers: &HeaderMap, body: Option<AnswerBody>) -> A
 
 async fn accept(
     State(app): State<App>,
+    Audited(by): Audited,
     PathId(iid): PathId,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<AnswerBody>,
 ) -> ApiResult<impl IntoResponse> {
     let answerer = answerer(&app, &headers, body).await?;
-    let (invitation, profile) = team::accept(&app, iid, answerer).await?;
+    let (invitation, profile) = team::accept(&app, iid, answerer, &by).await?;
     Ok(axum::Json(json!({
         "status": InvitationStatus::Accepted,
         "profile": { "id": profile.pid, "name": profile.name, "role": invitation.role },
@@ -380,12 +387,13 @@ async fn accept(
 
 async fn decline(
     State(app): State<App>,
+    Audited(by): Audited,
     PathId(iid): PathId,
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<AnswerBody>,
 ) -> ApiResult<impl IntoResponse> {
     let answerer = answerer(&app, &headers, body).await?;
-    team::decline(&app, iid, answerer).await?;
+    team::decline(&app, iid, answerer, &by).await?;
     Ok(axum::Json(json!({ "status": InvitationStatus::Declined })))
 }
 

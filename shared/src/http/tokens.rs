@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
+use super::audit::Audited;
 use super::extract::{Json, PathId};
 use super::problem::ApiResult;
 use super::{Doc, Route, schema};
@@ -134,6 +135,7 @@ struct IssueBody {
 async fn issue(
     State(app): State<App>,
     Extension(caller): Extension<ProfileCaller>,
+    Audited(by): Audited,
     Json(body): Json<IssueBody>,
 ) -> ApiResult<impl IntoResponse> {
     let expiry = match (body.expires_at, body.expires_in) {
@@ -156,6 +158,7 @@ async fn issue(
             expiry,
             password: body.password,
         },
+        &by,
     )
     .await?;
     let mut view = serde_json::to_value(TokenBody::from(&token)).map_err(|_| Refusal::Internal)?;
@@ -178,8 +181,9 @@ async fn list(
 async fn revoke(
     State(app): State<App>,
     Extension(caller): Extension<ProfileCaller>,
+    Audited(by): Audited,
     PathId(tid): PathId,
 ) -> ApiResult<StatusCode> {
-    tokens::revoke(&app, &caller, tid).await?;
+    tokens::revoke(&app, &caller, tid, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }

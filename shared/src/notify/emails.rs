@@ -229,3 +229,33 @@ pub fn run_reset_email(app: &App, request: &RunResetRequestRecord, secret: &str)
         html,
     }
 }
+
+/// The warning to a token's creator that it expires in `days` (the maintenance job sends it).
+pub fn token_warning_email(
+    owner: &AccountRecord,
+    profile: &ProfileRecord,
+    token_name: &str,
+    days: i64,
+    expires_at: DateTime<Utc>,
+) -> Email {
+    let token = one_line(token_name);
+    let name = one_line(&profile.name);
+    let span = if days == 1 {
+        "1 day".to_owned()
+    } else {
+        format!("{days} days")
+    };
+    let at = when(expires_at);
+    Email {
+        to: owner.email.to_string(),
+        subject: format!("Your API token \"{token}\" on {name} expires in {span}"),
+        text: format!(
+            "Your API token \"{token}\" on the profile \"{name}\" expires on {at}. Issue a new one before then if you still need it.\n"
+        ),
+        html: format!(
+            "<p>Your API token <strong>{}</strong> on the profile <strong>{}</strong> expires on {at}. Issue a new one before then if you still need it.</p>",
+            html_escape(&token),
+            html_escape(&name)
+        ),
+    }
+}

@@ -85,6 +85,7 @@ pub async fn replace(
     app: &App,
     profile: &ProfileRecord,
     catalogue: Catalogue,
+    by: &crate::domain::audit::Audit,
 ) -> Decided<Catalogue> {
     validate_catalogue(&catalogue)?;
     let mut version = profile.policy_version;
@@ -128,7 +129,14 @@ pub async fn replace(
                 Condition::AtLeast(VERSION_ATTR.into(), version),
                 Condition::Below(VERSION_ATTR.into(), version + 1),
             ])),
-        });
+        })
+        .add(by.write(
+            record.updated_at,
+            crate::domain::audit::Scope::Profile(profile.pid),
+            crate::domain::records::Action::ResourceTypesUpdated,
+            crate::domain::records::Target::new("resource_types", profile.pid),
+            &["types"],
+        )?);
         match tx.commit(app.table.as_ref()).await {
             Ok(()) => return Ok(catalogue),
             Err(Refusal::Contended(_)) if attempt < ATTEMPTS => continue,

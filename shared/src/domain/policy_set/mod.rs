@@ -23,9 +23,10 @@ use std::collections::BTreeSet;
 
 use uuid::Uuid;
 
+use super::audit::{Audit, Scope};
 use super::policies::validate::{self, TargetedUser};
 use super::policies::{Permission, PolicyBody, Target};
-use super::records::{PolicyRecord, ProfileRecord};
+use super::records::{Action, PolicyRecord, ProfileRecord, Target as AuditTarget};
 use super::tx::Tx;
 use super::usage::{self, Service};
 use crate::app::App;
@@ -135,7 +136,12 @@ fn unknown_user(user: &TargetedUser) -> Refusal {
 
 /// Saves a new policy: `422` naming the path when it could never match, `429` at the
 /// `policies` limit; the policy, the gauge and the version in one transaction.
-pub async fn create(app: &App, profile: &ProfileRecord, body: PolicyBody) -> Decided<PolicyRecord> {
+pub async fn create(
+    app: &App,
+    profile: &ProfileRecord,
+    body: PolicyBody,
+    by: &Audit,
+) -> Decided<PolicyRecord> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -164,6 +170,13 @@ pub async fn create(app: &App, profile: &ProfileRecord, body: PolicyBody) -> Dec
             now,
             raise_version(),
         )?)
+        .add(entry(
+            by,
+            now,
+            &record,
+            Action::PolicyCreated,
+            &POLICY_FIELDS,
+        )?)
         .append(guards);
         match tx.commit(app.table.as_ref()).await {
             Ok(()) => return Ok(record),
@@ -180,6 +193,7 @@ pub async fn update(
     pid: Uuid,
     id: Uuid,
     changes: PolicyChanges,
+    by: &Audit,
 ) -> Decided<PolicyRecord> {
     let mut attempt = 0;
     loop {
@@ -204,6 +218,15 @@ pub async fn update(
             body.permissions = permissions.clone();
         }
         let guards = checked(app, pid, &body).await?;
+        let changed: Vec<&str> = [
+            ("name", changes.name.is_some()),
+            ("active", changes.active.is_some()),
+            ("targets", changes.targets.is_some()),
+            ("permissions", changes.permissions.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, given)| given.then_some(field))
+        .collect();
         let mut record = old.clone();
         record.set_body(body);
         record.updated_at = app.now();
@@ -218,6 +241,13 @@ pub async fn update(
             update: raise_version(),
             condition: Some(Condition::Exists),
         })
+        .add(entry(
+            by,
+            record.updated_at,
+            &record,
+            Action::PolicyUpdated,
+            &changed,
+        )?)
         .append(guards);
         match tx.commit(app.table.as_ref()).await {
             Ok(()) => return Ok(record),
@@ -235,6 +265,7 @@ pub async fn delete(
     profile: &ProfileRecord,
     id: Uuid,
     revision: Option<i64>,
+    by: &Audit,
 ) -> Decided<()> {
     let mut attempt = 0;
     loop {
@@ -256,11 +287,32 @@ pub async fn delete(
             -1,
             app.now(),
             raise_version(),
-        )?);
+        )?)
+        .add(entry(by, app.now(), &old, Action::PolicyDeleted, &[])?);
         match tx.commit(app.table.as_ref()).await {
             Ok(()) => return Ok(()),
             Err(Refusal::Contended(_)) if attempt < ATTEMPTS => continue,
             Err(refusal) => return Err(refusal),
         }
     }
+}
+
+/// The fields a new policy is given.
+const POLICY_FIELDS: [&str; 4] = ["name", "active", "targets", "permissions"];
+
+/// The profile's audit entry of `action` on `policy` (changed fields by name).
+fn entry(
+    by: &Audit,
+    at: chrono::DateTime<chrono::Utc>,
+    policy: &PolicyRecord,
+    action: Action,
+    fields: &[&str],
+) -> Decided<Write> {
+    by.write(
+        at,
+        Scope::Profile(policy.pid),
+        action,
+        AuditTarget::new("policy", policy.id),
+        fields,
+    )
 }

@@ -1,7 +1,9 @@
 //! What is stored, item by item (see `keys` for where).
 
+mod audit;
 mod policies;
 mod run_users;
+pub use audit::*;
 pub use policies::*;
 pub use run_users::*;
 

@@ -25,7 +25,10 @@ pub mod signup;
 
 use uuid::Uuid;
 
-use super::records::{ProfileRecord, RunUserEntry, RunUserRecord, Tag};
+use super::audit::{Audit, Scope};
+use super::records::{
+    Action, Actor, ActorKind, ProfileRecord, RunUserEntry, RunUserRecord, Tag, Target,
+};
 use super::tx::Tx;
 use super::usage::{self, Service};
 use super::validate;
@@ -90,6 +93,7 @@ pub async fn create(
     app: &App,
     profile: &ProfileRecord,
     input: NewRunUser,
+    by: &Audit,
 ) -> Decided<RunUserRecord> {
     let email = Email::parse(&input.email)?;
     let name = validate::name("name", &input.name)?;
@@ -119,6 +123,11 @@ pub async fn create(
     if let Some(password) = input.password {
         user.password_hash = Some(password::hash(password, app.config.password_cost).await?);
     }
+    // On a route open to anyone (sign-up) the one who acts is the user the change makes.
+    let by = match by.actor.kind {
+        ActorKind::System => by.by(Actor::run_user(user.uid)),
+        _ => by.clone(),
+    };
     let mut tx = Tx::new();
     tx.add(Write::put_new(keys::to_item(
         &keys::run_user(user.pid, user.uid),
@@ -131,7 +140,13 @@ pub async fn create(
         )?),
         conflict(),
     )
-    .append(gauge);
+    .append(gauge)
+    .add(entry(
+        &by,
+        &user,
+        Action::RunUserCreated,
+        &given_fields(&user),
+    )?);
     tx.add_all(registry);
     index::add_changes(&mut tx, index::changes(None, Some(&user))?);
     tx.commit(app.table.as_ref()).await?;
@@ -161,6 +176,7 @@ pub async fn update(
     pid: Uuid,
     uid: Uuid,
     changes: RunUserChanges,
+    by: &Audit,
 ) -> Decided<RunUserRecord> {
     let email = changes.email.as_deref().map(Email::parse).transpose()?;
     let name = changes
@@ -176,6 +192,21 @@ pub async fn update(
     let company = check(changes.company, fields::company)?;
     let phone_number = check(changes.phone, phone)?;
     let language = check(changes.language, fields::language)?;
+    let named = [
+        ("email", email.is_some()),
+        ("name", name.is_some()),
+        ("tags", tags.is_some()),
+        ("timezone", timezone.is_some()),
+        ("company", company.is_some()),
+        ("phone", phone_number.is_some()),
+        ("language", language.is_some()),
+        ("active", changes.active.is_some()),
+    ];
+    let changed: Vec<&str> = named
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(f, _)| *f)
+        .collect();
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -223,6 +254,7 @@ pub async fn update(
         if tags.is_some() {
             tx.add_all(index::register_keys(app, &user).await?);
         }
+        tx.add(entry(by, &user, Action::RunUserUpdated, &changed)?);
         let left = index::add_changes(&mut tx, index::changes(Some(&old), Some(&user))?);
         match tx.commit(app.table.as_ref()).await {
             Ok(()) => {
@@ -236,11 +268,17 @@ pub async fn update(
 }
 
 /// Sets run user `uid`'s password (the team's doing): every session of the user ends.
-pub async fn set_password(app: &App, pid: Uuid, uid: Uuid, new_password: &str) -> Decided<()> {
+pub async fn set_password(
+    app: &App,
+    pid: Uuid,
+    uid: Uuid,
+    new_password: &str,
+    by: &Audit,
+) -> Decided<()> {
     password::check_policy(new_password)?;
     get(app, pid, uid).await?;
     let hash = password::hash(new_password.to_owned(), app.config.password_cost).await?;
-    replace_password(app, pid, uid, hash, None).await
+    replace_password(app, pid, uid, hash, None, by).await
 }
 
 /// Stores a new password hash for `uid` and raises its session version, so every session
@@ -252,6 +290,7 @@ pub(crate) async fn replace_password(
     uid: Uuid,
     hash: String,
     keep: Option<(&str, i64)>,
+    by: &Audit,
 ) -> Decided<()> {
     let mut attempt = 0;
     loop {
@@ -266,7 +305,12 @@ pub(crate) async fn replace_password(
         user.revision += 1;
         user.updated_at = app.now();
         let mut tx = Tx::new();
-        tx.add(store_write(&user, read_at)?);
+        tx.add(store_write(&user, read_at)?).add(entry(
+            by,
+            &user,
+            Action::RunUserPasswordSet,
+            &["password"],
+        )?);
         if let Some((digest, _)) = keep {
             tx.add_or(
                 Write::Update {
@@ -287,7 +331,7 @@ pub(crate) async fn replace_password(
 
 /// Deletes run user `uid` with its claim and entries; the `run_users` gauge falls and every
 /// session of the user ends (the session check finds no user).
-pub async fn delete(app: &App, profile: &ProfileRecord, uid: Uuid) -> Decided<()> {
+pub async fn delete(app: &App, profile: &ProfileRecord, uid: Uuid, by: &Audit) -> Decided<()> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -303,7 +347,8 @@ pub async fn delete(app: &App, profile: &ProfileRecord, uid: Uuid) -> Decided<()
             Service::RunUsers,
             -1,
             app.now(),
-        )?);
+        )?)
+        .add(entry(by, &user, Action::RunUserDeleted, &[])?);
         let left = index::add_changes(&mut tx, index::changes(Some(&user), None)?);
         match tx.commit(app.table.as_ref()).await {
             Ok(()) => return index::apply_stale_deletes(app, left).await,
@@ -311,4 +356,33 @@ pub async fn delete(app: &App, profile: &ProfileRecord, uid: Uuid) -> Decided<()
             Err(refusal) => return Err(refusal),
         }
     }
+}
+
+/// The profile's audit entry of `action` on run user `user` (changed fields by name).
+fn entry(by: &Audit, user: &RunUserRecord, action: Action, fields: &[&str]) -> Decided<Write> {
+    by.write(
+        user.updated_at,
+        Scope::Profile(user.pid),
+        action,
+        Target::new("run_user", user.uid),
+        fields,
+    )
+}
+
+/// The names of the fields a new user was given.
+fn given_fields(user: &RunUserRecord) -> Vec<&'static str> {
+    [
+        ("email", true),
+        ("name", true),
+        ("password", user.password_hash.is_some()),
+        ("timezone", user.timezone.is_some()),
+        ("company", user.company.is_some()),
+        ("phone", user.phone.is_some()),
+        ("language", user.language.is_some()),
+        ("tags", !user.tags.is_empty()),
+        ("active", !user.active),
+    ]
+    .into_iter()
+    .filter_map(|(field, given)| given.then_some(field))
+    .collect()
 }

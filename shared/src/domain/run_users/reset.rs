@@ -7,9 +7,10 @@
 
 use uuid::Uuid;
 
+use super::super::audit::{Audit, Scope};
 use super::super::records::{
-    ProfileRecord, RunResetRequestRecord, RunResetTokenRecord, RunUserEntry, RunUserRecord,
-    TokenRecord,
+    Action, Actor, ProfileRecord, RunResetRequestRecord, RunResetTokenRecord, RunUserEntry,
+    RunUserRecord, Target, TokenRecord,
 };
 use super::super::recovery::{RESETS_PER_HOUR, link_ttl};
 use super::super::team::invitations::hour_of;
@@ -90,7 +91,13 @@ pub async fn request(app: &App, profile: &ProfileRecord, email: &str) -> Decided
 
 /// Sets a new password with a reset link of profile `pid`: the link goes, every session of the
 /// user ends (and with them every other link asked for before).
-pub async fn confirm(app: &App, pid: Uuid, secret: &str, new_password: &str) -> Decided<()> {
+pub async fn confirm(
+    app: &App,
+    pid: Uuid,
+    secret: &str,
+    new_password: &str,
+    by: &Audit,
+) -> Decided<()> {
     password::check_policy(new_password)?;
     if secrets::parse(secret) != Some(SecretKind::PasswordReset) {
         return Err(refused());
@@ -133,7 +140,14 @@ pub async fn confirm(app: &App, pid: Uuid, secret: &str, new_password: &str) -> 
             ])),
         },
         refused(),
-    );
+    )
+    .add(by.by(Actor::run_user(link.uid)).write(
+        app.now(),
+        Scope::Profile(pid),
+        Action::RunUserPasswordSet,
+        Target::new("run_user", link.uid),
+        &["password"],
+    )?);
     tx.commit(app.table.as_ref()).await
 }
 

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::super::access::RunCaller;
+use super::super::audit::Audit;
 use super::super::records::{
     ProfileRecord, RunSessionRecord, RunUserEntry, RunUserRecord, TokenRecord,
 };
@@ -155,6 +156,7 @@ pub async fn update_own(
     app: &App,
     caller: &RunCaller,
     changes: OwnChanges,
+    by: &Audit,
 ) -> Decided<RunUserRecord> {
     update(
         app,
@@ -168,6 +170,7 @@ pub async fn update_own(
             language: changes.language,
             ..RunUserChanges::default()
         },
+        by,
     )
     .await
 }
@@ -180,6 +183,7 @@ pub async fn change_own_password(
     source: &SourceAddress,
     current_password: &str,
     new_password: &str,
+    by: &Audit,
 ) -> Decided<()> {
     password::check_policy_of("new_password", new_password)?;
     let (pid, uid) = (caller.session.pid, caller.session.uid);
@@ -201,7 +205,7 @@ pub async fn change_own_password(
     reservation.release(app).await;
     let hash = password::hash(new_password.to_owned(), app.config.password_cost).await?;
     let keep = (caller.session.token_digest.as_str(), caller.session.version);
-    replace_password(app, pid, uid, hash, Some(keep)).await
+    replace_password(app, pid, uid, hash, Some(keep), by).await
 }
 
 /// Ends the caller's session.

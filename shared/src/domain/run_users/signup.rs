@@ -5,7 +5,8 @@
 
 use serde_json::{Map, Value};
 
-use super::super::records::{ProfileRecord, RunUserRecord, SignupSettings};
+use super::super::audit::{Audit, Scope};
+use super::super::records::{Action, ProfileRecord, RunUserRecord, SignupSettings, Target};
 use super::{NewRunUser, create, fields};
 use crate::app::App;
 use crate::keys;
@@ -25,13 +26,21 @@ pub async fn save_settings(
     app: &App,
     pid: uuid::Uuid,
     settings: SignupSettings,
+    by: &Audit,
 ) -> Decided<SignupSettings> {
     let settings = fields::settings(settings)?;
     let mut tx = super::super::tx::Tx::new();
     tx.add(Write::put(keys::to_item(
         &keys::run_settings(pid),
         &settings,
-    )?));
+    )?))
+    .add(by.write(
+        app.now(),
+        Scope::Profile(pid),
+        Action::SettingsUpdated,
+        Target::new("settings", pid),
+        &["signup_enabled", "fields"],
+    )?);
     tx.commit(app.table.as_ref()).await?;
     Ok(settings)
 }
@@ -54,6 +63,7 @@ pub async fn sign_up(
     app: &App,
     profile: &ProfileRecord,
     mut body: Map<String, Value>,
+    by: &Audit,
 ) -> Decided<RunUserRecord> {
     let settings = settings(app, profile.pid).await?;
     if !settings.signup_enabled {
@@ -81,5 +91,5 @@ pub async fn sign_up(
         active: Some(true),
     };
     let tags = fields::custom_tags(&settings, &body)?;
-    create(app, profile, NewRunUser { tags, ..input }).await
+    create(app, profile, NewRunUser { tags, ..input }, by).await
 }

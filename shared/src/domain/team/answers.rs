@@ -8,8 +8,10 @@ use super::invitations::{self, close};
 use crate::app::App;
 use crate::catalogue::{Service, spelling};
 use crate::domain::access::Principal;
+use crate::domain::audit::{Audit, Scope};
 use crate::domain::records::{
-    AccountRecord, InvitationRecord, InvitationStatus, ProfileRecord, TokenRecord,
+    AccountRecord, Action, Actor, InvitationRecord, InvitationStatus, ProfileRecord, Target,
+    TokenRecord,
 };
 use crate::domain::tx::Tx;
 use crate::domain::{credentials, membership, profiles, usage};
@@ -91,6 +93,7 @@ pub async fn accept(
     app: &App,
     iid: Uuid,
     answerer: Answerer,
+    by: &Audit,
 ) -> Decided<(InvitationRecord, ProfileRecord)> {
     let (invitation, account) = invitation_for(app, iid, &answerer).await?;
     let now = app.now();
@@ -110,17 +113,47 @@ pub async fn accept(
         return Err(Refusal::EmailUnverified);
     }
     let mut joining = membership::joining_writes(&account, &profile, invitation.role, now)?;
-    joining.append(usage::gauge_writes(&profile, Service::TeamMembers, 1, now)?);
+    joining
+        .append(usage::gauge_writes(&profile, Service::TeamMembers, 1, now)?)
+        .add(answer_entry(
+            by,
+            &invitation,
+            Action::InvitationAccepted,
+            now,
+        )?);
     close(app, &invitation, InvitationStatus::Accepted, now, joining).await?;
     Ok((invitation, profile))
 }
 
 /// Declines: nothing joins; the link stops working.
-pub async fn decline(app: &App, iid: Uuid, answerer: Answerer) -> Decided<()> {
+pub async fn decline(app: &App, iid: Uuid, answerer: Answerer, by: &Audit) -> Decided<()> {
     let (invitation, _) = invitation_for(app, iid, &answerer).await?;
     let now = app.now();
     answerable(&invitation, now)?;
-    close(app, &invitation, InvitationStatus::Declined, now, Tx::new()).await
+    let mut entry = Tx::new();
+    entry.add(answer_entry(
+        by,
+        &invitation,
+        Action::InvitationDeclined,
+        now,
+    )?);
+    close(app, &invitation, InvitationStatus::Declined, now, entry).await
+}
+
+/// The profile's entry of an answer, by the invitee (signed in, or through the link).
+fn answer_entry(
+    by: &Audit,
+    invitation: &InvitationRecord,
+    action: Action,
+    now: DateTime<Utc>,
+) -> Decided<crate::store::Write> {
+    by.by(Actor::account(invitation.invitee)).write(
+        now,
+        Scope::Profile(invitation.pid),
+        action,
+        Target::new("invitation", invitation.iid),
+        &["status"],
+    )
 }
 
 /// The pending invitations addressed to the caller's e-mail. One query (plus the account).

@@ -7,9 +7,11 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::catalogue::{Service, spelling};
 use crate::domain::access::ProfileCaller;
+use crate::domain::audit::{Audit, Scope};
 use crate::domain::credentials;
 use crate::domain::records::{
-    AccountRecord, EmailClaim, InvitationRecord, InvitationStatus, ProfileRecord, Role,
+    AccountRecord, Action, EmailClaim, InvitationRecord, InvitationStatus, ProfileRecord, Role,
+    Target,
 };
 use crate::domain::tx::Tx;
 use crate::domain::usage;
@@ -131,6 +133,7 @@ pub async fn invite(
     caller: &ProfileCaller,
     email: &str,
     role: Role,
+    by: &Audit,
 ) -> Decided<InvitationRecord> {
     let email = Email::parse(email)?;
     if role == Role::Owner {
@@ -223,7 +226,14 @@ pub async fn invite(
             .when(marker_condition),
         already,
     )
-    .append(sending_writes(app, profile, inviter.aid, now)?);
+    .append(sending_writes(app, profile, inviter.aid, now)?)
+    .add(by.write(
+        now,
+        Scope::Profile(profile.pid),
+        Action::InvitationCreated,
+        Target::new("invitation", invitation.iid),
+        &["email", "role"],
+    )?);
     tx.commit(app.table.as_ref()).await?;
     Ok(invitation)
 }
@@ -237,7 +247,12 @@ pub(super) async fn load(app: &App, pid: Uuid, iid: Uuid) -> Decided<InvitationR
 
 /// Sends an invitation again: a new link (the old one stops working), its time restarted.
 /// Pending and expired invitations can be resent.
-pub async fn resend(app: &App, caller: &ProfileCaller, iid: Uuid) -> Decided<InvitationRecord> {
+pub async fn resend(
+    app: &App,
+    caller: &ProfileCaller,
+    iid: Uuid,
+    by: &Audit,
+) -> Decided<InvitationRecord> {
     let mut invitation = load(app, caller.pid, iid).await?;
     refuse_granting(caller, invitation.role)?;
     let now = app.now();
@@ -282,6 +297,13 @@ pub async fn resend(app: &App, caller: &ProfileCaller, iid: Uuid) -> Decided<Inv
         &caller.profile,
         caller.principal.account_id(),
         now,
+    )?)
+    .add(by.write(
+        now,
+        Scope::Profile(caller.pid),
+        Action::InvitationResent,
+        Target::new("invitation", iid),
+        &["expires_at"],
     )?);
     let stale_link = invitation.token_hash.clone();
     tx.commit(app.table.as_ref()).await?;
@@ -295,7 +317,7 @@ pub async fn resend(app: &App, caller: &ProfileCaller, iid: Uuid) -> Decided<Inv
 }
 
 /// Revokes a pending (or expired) invitation: its link stops working.
-pub async fn revoke(app: &App, caller: &ProfileCaller, iid: Uuid) -> Decided<()> {
+pub async fn revoke(app: &App, caller: &ProfileCaller, iid: Uuid, by: &Audit) -> Decided<()> {
     let invitation = load(app, caller.pid, iid).await?;
     if invitation.status != InvitationStatus::Pending {
         return Err(Refusal::Conflict(format!(
@@ -303,15 +325,16 @@ pub async fn revoke(app: &App, caller: &ProfileCaller, iid: Uuid) -> Decided<()>
             spelling(&invitation.status)
         )));
     }
-    match close(
-        app,
-        &invitation,
-        InvitationStatus::Revoked,
-        app.now(),
-        Tx::new(),
-    )
-    .await
-    {
+    let now = app.now();
+    let mut entry = Tx::new();
+    entry.add(by.write(
+        now,
+        Scope::Profile(caller.pid),
+        Action::InvitationRevoked,
+        Target::new("invitation", iid),
+        &["status"],
+    )?);
+    match close(app, &invitation, InvitationStatus::Revoked, now, entry).await {
         // Answered meanwhile: it is closed either way.
         Err(refusal) if refusal == answered_meanwhile() => Ok(()),
         outcome => outcome,

@@ -5,7 +5,8 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::catalogue::{Service, spelling};
 use crate::domain::access::ProfileCaller;
-use crate::domain::records::{MemberRecord, Role};
+use crate::domain::audit::{Audit, Scope};
+use crate::domain::records::{Action, MemberRecord, Role, Target};
 use crate::domain::tokens;
 use crate::domain::tx::Tx;
 use crate::domain::usage;
@@ -21,6 +22,7 @@ pub async fn change_role(
     caller: &ProfileCaller,
     aid: Uuid,
     role: Role,
+    by: &Audit,
 ) -> Decided<MemberRecord> {
     if role == Role::Owner {
         return Err(Refusal::invalid(
@@ -39,7 +41,13 @@ pub async fn change_role(
         if role < member.role {
             tx.append(invitations::revoking_writes_of(&sent, aid, app.now()));
         }
-        tx.append(role_writes(caller.pid, aid, role));
+        tx.append(role_writes(caller.pid, aid, role)).add(by.write(
+            app.now(),
+            Scope::Profile(caller.pid),
+            Action::MemberRoleChanged,
+            Target::new("member", aid),
+            &["role"],
+        )?);
         match tx.commit(app.table.as_ref()).await {
             Err(refusal) if refusal == invitations::answered_meanwhile() => continue,
             outcome => return outcome.map(|()| MemberRecord { role, ..member }),
@@ -88,7 +96,7 @@ fn role_writes(pid: Uuid, aid: Uuid, role: Role) -> Tx {
 /// the profile are deleted (the `tokens` gauge lowered by their number: they never come back,
 /// even if the member rejoins) and the invitations the member sent that are still pending are
 /// revoked. From the next request on, the former member's sessions no longer reach the profile.
-pub async fn remove(app: &App, caller: &ProfileCaller, aid: Uuid) -> Decided<()> {
+pub async fn remove(app: &App, caller: &ProfileCaller, aid: Uuid, by: &Audit) -> Decided<()> {
     let me = caller.principal.account_id();
     if aid == caller.profile.owner {
         return Err(Refusal::Conflict(if aid == me {
@@ -125,7 +133,14 @@ pub async fn remove(app: &App, caller: &ProfileCaller, aid: Uuid) -> Decided<()>
         )
         .add(Write::delete(keys::account_member(aid, caller.pid)))
         .append(usage::gauges_writes(&caller.profile, &gauges, now)?)
-        .append(invitations::revoking_writes_of(&sent, aid, now));
+        .append(invitations::revoking_writes_of(&sent, aid, now))
+        .add(by.write(
+            now,
+            Scope::Profile(caller.pid),
+            Action::MemberRemoved,
+            Target::new("member", aid),
+            &[],
+        )?);
         for token in tokens {
             // Guarded: a token revoked meanwhile was counted down already; try again.
             tx.add(Write::delete(token).when(Condition::Exists));

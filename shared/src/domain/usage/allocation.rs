@@ -91,6 +91,7 @@ pub async fn set_limits(
     app: &App,
     profile: &ProfileRecord,
     wanted: &BTreeMap<Service, i64>,
+    by: &crate::domain::audit::Audit,
 ) -> Decided<ProfileRecord> {
     for (service, amount) in wanted {
         if !(0..=MAX_AMOUNT).contains(amount) {
@@ -131,6 +132,18 @@ pub async fn set_limits(
         .add_or(
             allocation_write(&owner, &delta, Update::new()),
             over_allocation(&owner, wanted, &delta),
+        )
+        .add(
+            by.write(
+                app.now(),
+                crate::domain::audit::Scope::Profile(current.pid),
+                crate::domain::records::Action::LimitsUpdated,
+                crate::domain::records::Target::new("profile", current.pid),
+                &wanted
+                    .keys()
+                    .map(|service| service.name())
+                    .collect::<Vec<_>>(),
+            )?,
         );
         match tx.commit(app.table.as_ref()).await {
             Ok(()) => {

@@ -1,0 +1,103 @@
+//! Due markers (DESIGN.md "Scheduled maintenance"): what the maintenance job must do, filed
+//! under the hour it falls due (`DUE#<yyyy-mm-ddThh>`), written in the same transaction as the
+//! change that makes it due. The job reads only the partitions of the hours since it last
+//! finished one, never the table; a marker made moot meanwhile (a revoked token, a verified
+//! account) is found so when handled, and dropped.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::team::invitations::hour_of;
+use crate::keys;
+use crate::refusal::Decided;
+use crate::store::Write;
+
+/// A token's creator is warned this many days before it expires (once each).
+pub const WARN_DAYS: [i64; 2] = [7, 1];
+/// An account still unverified this many days after sign-up is deleted.
+pub const UNVERIFIED_DAYS: i64 = 7;
+
+/// One thing to do at `due_at`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "due", rename_all = "snake_case")]
+pub enum DueRecord {
+    /// E-mail the creator (`aid`) of token `tid` of profile `pid` that it expires in `days`.
+    TokenWarning {
+        pid: Uuid,
+        tid: Uuid,
+        aid: Uuid,
+        name: String,
+        days: i64,
+        expires_at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+        ttl: i64,
+    },
+    /// Delete account `aid` if it is still unverified.
+    UnverifiedAccount {
+        aid: Uuid,
+        due_at: DateTime<Utc>,
+        ttl: i64,
+    },
+}
+
+impl DueRecord {
+    pub fn due_at(&self) -> DateTime<Utc> {
+        match self {
+            DueRecord::TokenWarning { due_at, .. }
+            | DueRecord::UnverifiedAccount { due_at, .. } => *due_at,
+        }
+    }
+}
+
+/// How long a marker is kept past its due time, should the job never come (it is moot then).
+const KEEP_DAYS: i64 = 30;
+
+/// The warnings of a new token that expires at `expires_at`: one per warning still ahead.
+pub fn token_warnings(
+    now: DateTime<Utc>,
+    (pid, tid, aid): (Uuid, Uuid, Uuid),
+    name: &str,
+    expires_at: DateTime<Utc>,
+) -> Decided<Vec<Write>> {
+    let mut writes = Vec::new();
+    for days in WARN_DAYS {
+        let due_at = expires_at - Duration::days(days);
+        if due_at <= now {
+            continue;
+        }
+        let record = DueRecord::TokenWarning {
+            pid,
+            tid,
+            aid,
+            name: name.to_owned(),
+            days,
+            expires_at,
+            due_at,
+            ttl: (due_at + Duration::days(KEEP_DAYS)).timestamp(),
+        };
+        let key = keys::due(&hour_of(due_at), &format!("TOKENWARN#{days}#{tid}"));
+        writes.push(Write::put(keys::to_item(&key, &record)?));
+    }
+    Ok(writes)
+}
+
+/// The clean-up of a new account `aid`, due `UNVERIFIED_DAYS` after `created_at`.
+pub fn unverified_account(aid: Uuid, created_at: DateTime<Utc>) -> Decided<Write> {
+    let due_at = created_at + Duration::days(UNVERIFIED_DAYS);
+    let record = DueRecord::UnverifiedAccount {
+        aid,
+        due_at,
+        ttl: (due_at + Duration::days(KEEP_DAYS)).timestamp(),
+    };
+    Ok(Write::put(keys::to_item(
+        &unverified_key(aid, created_at),
+        &record,
+    )?))
+}
+
+/// Where the clean-up of account `aid`, created at `created_at`, is filed.
+pub fn unverified_key(aid: Uuid, created_at: DateTime<Utc>) -> crate::store::Key {
+    let due_at = created_at + Duration::days(UNVERIFIED_DAYS);
+    keys::due(&hour_of(due_at), &format!("UNVERIFIED#{aid}"))
+}
