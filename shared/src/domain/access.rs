@@ -276,9 +276,11 @@ pub async fn for_profile(
     for_profile_read(app, principal, pid, (need, area, metering), intent, None).await
 }
 
-/// The membership of `aid` on profile `pid` and the profile, read at the same time (each
-/// `None` when absent).
-pub async fn membership(app: &App, pid: Uuid, aid: Uuid) -> Decided<(Option<Item>, Option<Item>)> {
+/// A membership item and its profile's item, each `None` when absent.
+pub type Membership = (Option<Item>, Option<Item>);
+
+/// The membership of `aid` on profile `pid` and the profile, read at the same time.
+pub async fn membership(app: &App, pid: Uuid, aid: Uuid) -> Decided<Membership> {
     let member_key = keys::profile_member(pid, aid);
     let profile_key = keys::profile(pid);
     let (member, profile) = tokio::join!(app.table.get(&member_key), app.table.get(&profile_key));
@@ -294,7 +296,7 @@ pub async fn for_profile_read(
     pid: Uuid,
     (need, area, metering): (Role, Area, RequestMetering),
     intent: Intent,
-    early: Option<(Uuid, Decided<(Option<Item>, Option<Item>)>)>,
+    early: Option<(Uuid, Decided<Membership>)>,
 ) -> Decided<ProfileCaller> {
     if let Principal::Token {
         pid: token_pid,

@@ -32,7 +32,7 @@ use crate::catalogue::Service;
 use crate::domain::records::ProfileRecord;
 use crate::keys;
 use crate::refusal::Decided;
-use crate::store::{Condition, StoreError, Update};
+use crate::store::StoreError;
 
 pub use super::tally::Meter;
 
@@ -114,12 +114,14 @@ async fn write(app: &App, batch: &Batch) -> Result<Written, StoreError> {
     let mut count = batch.count;
     for _ in 0..2 {
         if count > 0 && count <= batch.limit {
-            let update = Update::new()
-                .set("month", batch.month.clone())
-                .set(SERVICE.limit_attr(), batch.limit)
-                .add(used.clone(), count)
-                .add(SERVICE.day_attr(batch.day), count);
-            let condition = Condition::Below(used.clone(), batch.limit - count + 1);
+            let (key, update, condition) = super::counter_add(
+                batch.pid,
+                SERVICE,
+                batch.limit,
+                count,
+                &batch.month,
+                batch.day,
+            );
             match app.table.update(&key, update, Some(condition)).await {
                 Ok(item) => {
                     let stored = item.get(&used).and_then(|v| v.as_i64()).unwrap_or(count);

@@ -17,6 +17,7 @@ pub mod tally;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use uuid::Uuid;
 
 use super::records::ProfileRecord;
 use super::tx::{Tx, refuse_failed};
@@ -172,16 +173,37 @@ fn monthly_count(
     if limit < count {
         return Err(limit_reached(service, now));
     }
+    Ok(counter_add(
+        profile.pid,
+        service,
+        limit,
+        count,
+        &month_of(now),
+        now.day(),
+    ))
+}
+
+/// The one write that counts `count` uses of `service` in `month` (and on its `day`): the
+/// month's counter and the day's counter together, the limit recorded beside them, guarded so
+/// the counter never passes `limit`. Counting at once and the meter's batches both use it.
+pub(super) fn counter_add(
+    pid: Uuid,
+    service: Service,
+    limit: i64,
+    count: i64,
+    month: &str,
+    day: u32,
+) -> (Key, Update, Condition) {
     let update = Update::new()
-        .set("month", month_of(now))
+        .set("month", month.to_owned())
         .set(service.limit_attr(), limit)
         .add(service.used_attr(), count)
-        .add(service.day_attr(now.day()), count);
-    Ok((
-        keys::usage(profile.pid, &month_of(now)),
+        .add(service.day_attr(day), count);
+    (
+        keys::usage(pid, month),
         update,
         Condition::Below(service.used_attr(), limit - count + 1),
-    ))
+    )
 }
 
 /// [`count_monthly`] as one write of a transaction (refused: `limit-reached`).

@@ -209,6 +209,16 @@ impl Meter {
         self.lock().retain(|(entry_pid, _), _| *entry_pid != pid);
     }
 
+    /// Requests of profile `pid` counted by this process and not yet written, in flight
+    /// included.
+    pub fn held(&self, pid: Uuid) -> i64 {
+        self.lock()
+            .iter()
+            .filter(|((entry_pid, _), _)| *entry_pid == pid)
+            .map(|(_, entry)| entry.pending + entry.in_flight)
+            .sum()
+    }
+
     /// Requests counted by this process and not yet written (for tests and the bench).
     pub fn pending(&self) -> i64 {
         self.lock()
