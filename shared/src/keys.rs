@@ -1,6 +1,7 @@
 //! The single-table key design of DESIGN.md, written once. Every item a tenant owns lives under
 //! its own partition (`PROFILE#<pid>`), or names that profile in an attribute we can find it by.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -418,6 +419,17 @@ pub fn is_audit_entry(key: &Key) -> bool {
 // Scheduled maintenance: what falls due in one hour (`yyyy-mm-ddThh`), and how far the job got.
 
 /// A due marker: `DUE#<hour>` / `<what>` (`TOKENWARN#<days>#<tid>`, `UNVERIFIED#<aid>`).
+/// The hour `at` falls in, `yyyy-mm-ddThh`: the sort key of hourly windows and the partition of
+/// due markers.
+pub fn hour_of(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H").to_string()
+}
+
+/// The day `at` falls in, `yyyy-mm-dd`.
+pub fn day_of(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
+}
+
 pub fn due(hour: &str, what: &str) -> Key {
     Key::new(due_partition(hour), what)
 }

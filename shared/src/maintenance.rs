@@ -14,7 +14,7 @@ use crate::domain::accounts::{self, Erasure};
 use crate::domain::audit::Audit;
 use crate::domain::due::DueRecord;
 use crate::domain::records::{AccountRecord, ProfileRecord};
-use crate::domain::team::invitations::hour_of;
+use crate::domain::team::invitations;
 use crate::keys;
 use crate::mail::Mailer;
 use crate::notify::emails;
@@ -35,6 +35,7 @@ pub struct Outcome {
     pub hours: usize,
     pub warnings_sent: usize,
     pub accounts_deleted: usize,
+    pub invitations_expired: usize,
     /// Markers found moot (a revoked token, a verified account) or handled by another run.
     pub dropped: usize,
 }
@@ -62,7 +63,7 @@ pub async fn run(app: &App, mailer: &dyn Mailer) -> Decided<Outcome> {
     };
     let mut outcome = Outcome::default();
     while hour <= current {
-        let name = hour_of(hour);
+        let name = keys::hour_of(hour);
         let markers = query_all(
             app.table.as_ref(),
             Query::partition(keys::due_partition(&name)),
@@ -133,10 +134,18 @@ async fn handle(
             warn(app, mailer, &warning, now).await?
         }
         DueRecord::UnverifiedAccount { aid, .. } => delete_unverified(app, aid, now).await?,
+        DueRecord::InvitationExpiry { pid, iid, .. } => {
+            if invitations::expire(app, pid, iid, &Audit::system()).await? {
+                Done::Expired
+            } else {
+                Done::Dropped
+            }
+        }
     };
     match done {
         Done::Sent => outcome.warnings_sent += 1,
         Done::Deleted => outcome.accounts_deleted += 1,
+        Done::Expired => outcome.invitations_expired += 1,
         Done::Dropped => outcome.dropped += 1,
     }
     // Handled (or moot): the marker goes, so the next read of this hour skips it.
@@ -147,6 +156,7 @@ async fn handle(
 enum Done {
     Sent,
     Deleted,
+    Expired,
     Dropped,
 }
 

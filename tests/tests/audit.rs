@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use shared::store::Table;
 use tenantry_tests::api::{Api, PASSWORD, Reply};
 use tenantry_tests::failing::FailingTable;
+use tenantry_tests::mailbox::{invitation_secret, reset_secret, verification_secret};
+use tenantry_tests::post::Post;
 use tenantry_tests::world::{join, person};
 
 tenantry_tests::on_both_adapters!(
@@ -16,6 +18,7 @@ tenantry_tests::on_both_adapters!(
     team_changes_are_recorded,
     application_changes_are_recorded,
     account_security_events_are_recorded,
+    changes_by_link_and_by_run_users_are_recorded,
     a_failed_change_leaves_no_entry_and_a_failed_entry_no_change,
     lists_filter_page_and_refuse_foreign_cursors,
     entries_never_hold_a_secret,
@@ -416,6 +419,170 @@ async fn account_security_events_are_recorded(api: Api) {
     assert_eq!(entries, 5);
 }
 
+/// Changes made by following an e-mailed link (verification, password reset, accepting an
+/// invitation) are recorded as the link's account; a run user's own changes (its record, its
+/// password, a reset) as that run user.
+async fn changes_by_link_and_by_run_users_are_recorded(api: Api) {
+    let post = Post::new(&api).await;
+    let vic = api.unverified_account("vic@example.com").await;
+    let ann = api.account("ann@example.com").await;
+    let (bob, _) = person(&api, "bob").await;
+    let base = format!("/v1/profiles/{}", ann.pid);
+    let invited = api
+        .post(
+            &format!("{base}/team"),
+            Some(&ann.token),
+            json!({"email": bob.email, "role": "member"}),
+        )
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.text);
+    let reset = api
+        .post("/v1/password-reset", None, json!({"email": ann.email}))
+        .await;
+    assert_eq!(reset.status, StatusCode::ACCEPTED, "{}", reset.text);
+    post.deliver(&api).await;
+
+    let text = |to: &str| {
+        let mail = post.to(to);
+        assert_eq!(mail.len(), 1, "one e-mail to {to}");
+        mail[0].text.clone()
+    };
+    let verified = api
+        .post(
+            "/v1/accounts/verify",
+            None,
+            json!({"token": verification_secret(&text(&vic.email))}),
+        )
+        .await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.text);
+    let log = account_log(&api, &vic.token).await;
+    assert_eq!(actions(&log)[0], "email.verified");
+    assert_eq!(log[0]["actor"], json!({"kind": "account", "id": vic.aid}));
+    assert_eq!(log[0]["request_id"], request_id(&verified));
+
+    let new_password = "a password set by the link";
+    let confirmed = api
+        .post(
+            "/v1/password-reset/confirm",
+            None,
+            json!({"token": reset_secret(&text(&ann.email)), "password": new_password}),
+        )
+        .await;
+    assert_eq!(
+        confirmed.status,
+        StatusCode::NO_CONTENT,
+        "{}",
+        confirmed.text
+    );
+    let owner = api.login(&ann.email, new_password).await;
+    let log = account_log(&api, &owner).await;
+    assert_eq!(actions(&log)[..2], ["login.succeeded", "password.reset"]);
+    assert_eq!(log[1]["actor"], json!({"kind": "account", "id": ann.aid}));
+    assert_eq!(log[1]["fields"], json!(["password"]));
+
+    let iid = invited.str("id");
+    let accepted = api
+        .post(
+            &format!("/v1/invitations/{iid}/accept"),
+            None,
+            json!({"token": invitation_secret(&text(&bob.email))}),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.text);
+
+    // A run user's own changes.
+    let settings = put(
+        &api,
+        &format!("{base}/run/settings"),
+        &owner,
+        json!({"signup_enabled": true, "fields": []}),
+    )
+    .await;
+    assert_eq!(settings.status, StatusCode::OK, "{}", settings.text);
+    let rita = "rita@example.com";
+    let first = "rita's first passphrase";
+    let signed_up = api
+        .post(
+            &format!("{base}/run/signup"),
+            None,
+            json!({"email": rita, "name": "Rita", "password": first}),
+        )
+        .await;
+    assert_eq!(signed_up.status, StatusCode::CREATED, "{}", signed_up.text);
+    let uid = signed_up.str("id");
+    let login = api
+        .post(
+            &format!("{base}/run/login"),
+            None,
+            json!({"email": rita, "password": first}),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    let session = login.str("token");
+    let edited = api
+        .patch(
+            "/v1/run/me",
+            &session,
+            json!({"name": "Rita R", "language": "de"}),
+        )
+        .await;
+    assert_eq!(edited.status, StatusCode::OK, "{}", edited.text);
+    let changed = put(
+        &api,
+        "/v1/run/me/password",
+        &session,
+        json!({"current_password": first, "new_password": "rita's second passphrase"}),
+    )
+    .await;
+    assert!(changed.status.is_success(), "{}", changed.text);
+    let asked = api
+        .post(
+            &format!("{base}/run/password-reset"),
+            None,
+            json!({"email": rita}),
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.text);
+    post.deliver(&api).await;
+    let done = api
+        .post(
+            &format!("{base}/run/password-reset/confirm"),
+            None,
+            json!({"token": reset_secret(&text(rita)), "password": "rita's third passphrase"}),
+        )
+        .await;
+    assert!(done.status.is_success(), "{}", done.text);
+
+    let log = profile_log(&api, &ann.pid, &owner).await;
+    assert_eq!(
+        actions(&log),
+        [
+            "run_user.password_set",
+            "run_user.password_set",
+            "run_user.updated",
+            "run_user.created",
+            "settings.updated",
+            "invitation.accepted",
+            "invitation.created",
+        ]
+    );
+    let rita_actor = json!({"kind": "run_user", "id": uid});
+    for entry in &log[..4] {
+        assert_eq!(entry["actor"], rita_actor, "{entry}");
+        assert_eq!(
+            entry["target"],
+            json!({"type": "run_user", "id": uid}),
+            "{entry}"
+        );
+    }
+    assert_eq!(log[2]["fields"], json!(["name", "language"]));
+    assert_eq!(log[0]["request_id"], request_id(&done));
+    assert_eq!(
+        log[5]["actor"],
+        json!({"kind": "account", "id": bob.aid.to_string()})
+    );
+}
+
 /// The entry and its change are one transaction: when the change's write fails there is no
 /// entry, and when the entry's write fails there is no change.
 async fn a_failed_change_leaves_no_entry_and_a_failed_entry_no_change(table: Arc<dyn Table>) {
@@ -443,9 +610,50 @@ async fn a_failed_change_leaves_no_entry_and_a_failed_entry_no_change(table: Arc
     failing.heal();
     assert_eq!(entries(api.snapshot().await), 0, "no change, no entry");
 
+    let (bob, _) = person(&api, "bob").await;
+    let types = put(
+        &api,
+        &format!("{base}/resource-types"),
+        &ann.token,
+        json!({"device": ["access", "edit"]}),
+    )
+    .await;
+    assert_eq!(types.status, StatusCode::OK, "{}", types.text);
+    let recorded = entries(api.snapshot().await);
     failing.fail_writes_to(|key| key.sk.starts_with("AUDIT#"));
     for (method, path, body) in [
         (Method::PATCH, base.clone(), json!({"name": "Never"})),
+        (
+            Method::POST,
+            "/v1/profiles".into(),
+            json!({"name": "Never"}),
+        ),
+        (
+            Method::POST,
+            format!("{base}/tokens"),
+            json!({"name": "ci", "permission": "read", "expires_in": "1 day", "password": PASSWORD}),
+        ),
+        (
+            Method::POST,
+            format!("{base}/team"),
+            json!({"email": bob.email, "role": "member"}),
+        ),
+        (
+            Method::PUT,
+            format!("{base}/resource-types"),
+            json!({"device": ["access"]}),
+        ),
+        (
+            Method::POST,
+            format!("{base}/policies"),
+            json!({"name": "All", "targets": [{"any_run_user": true}], "permissions": [{"effect": "allow", "actions": ["access"], "resources": [{"type": "device"}]}]}),
+        ),
+        (
+            Method::PUT,
+            "/v1/account/password".into(),
+            json!({"current_password": PASSWORD, "new_password": "another long passphrase"}),
+        ),
+        (Method::POST, "/v1/logout".into(), json!({})),
         (Method::PUT, format!("{base}/limits"), json!({"tokens": 7})),
         (
             Method::POST,
@@ -474,7 +682,7 @@ async fn a_failed_change_leaves_no_entry_and_a_failed_entry_no_change(table: Arc
     failing.heal();
     let profile = api.get(&base, &ann.token).await;
     assert_ne!(profile.json["name"], "Never");
-    assert_eq!(entries(api.snapshot().await), 0);
+    assert_eq!(entries(api.snapshot().await), recorded);
 }
 
 async fn lists_filter_page_and_refuse_foreign_cursors(api: Api) {

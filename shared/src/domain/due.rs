@@ -8,7 +8,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::team::invitations::hour_of;
 use crate::keys;
 use crate::refusal::Decided;
 use crate::store::Write;
@@ -39,13 +38,21 @@ pub enum DueRecord {
         due_at: DateTime<Utc>,
         ttl: i64,
     },
+    /// Mark invitation `iid` of profile `pid` `expired` if it is still pending past its time.
+    InvitationExpiry {
+        pid: Uuid,
+        iid: Uuid,
+        due_at: DateTime<Utc>,
+        ttl: i64,
+    },
 }
 
 impl DueRecord {
     pub fn due_at(&self) -> DateTime<Utc> {
         match self {
             DueRecord::TokenWarning { due_at, .. }
-            | DueRecord::UnverifiedAccount { due_at, .. } => *due_at,
+            | DueRecord::UnverifiedAccount { due_at, .. }
+            | DueRecord::InvitationExpiry { due_at, .. } => *due_at,
         }
     }
 }
@@ -76,7 +83,7 @@ pub fn token_warnings(
             due_at,
             ttl: (due_at + Duration::days(KEEP_DAYS)).timestamp(),
         };
-        let key = keys::due(&hour_of(due_at), &format!("TOKENWARN#{days}#{tid}"));
+        let key = keys::due(&keys::hour_of(due_at), &format!("TOKENWARN#{days}#{tid}"));
         writes.push(Write::put(keys::to_item(&key, &record)?));
     }
     Ok(writes)
@@ -99,5 +106,21 @@ pub fn unverified_account(aid: Uuid, created_at: DateTime<Utc>) -> Decided<Write
 /// Where the clean-up of account `aid`, created at `created_at`, is filed.
 pub fn unverified_key(aid: Uuid, created_at: DateTime<Utc>) -> crate::store::Key {
     let due_at = created_at + Duration::days(UNVERIFIED_DAYS);
-    keys::due(&hour_of(due_at), &format!("UNVERIFIED#{aid}"))
+    keys::due(&keys::hour_of(due_at), &format!("UNVERIFIED#{aid}"))
+}
+
+/// The expiry of invitation `iid` of profile `pid`, due when its time runs out (`expires_at`).
+/// A resend files a new one; the old one is then found moot (the invitation's time moved on).
+pub fn invitation_expiry(pid: Uuid, iid: Uuid, expires_at: DateTime<Utc>) -> Decided<Write> {
+    let record = DueRecord::InvitationExpiry {
+        pid,
+        iid,
+        due_at: expires_at,
+        ttl: (expires_at + Duration::days(KEEP_DAYS)).timestamp(),
+    };
+    let key = keys::due(
+        &keys::hour_of(expires_at),
+        &format!("INVITEEXP#{iid}#{}", expires_at.timestamp()),
+    );
+    Ok(Write::put(keys::to_item(&key, &record)?))
 }

@@ -12,7 +12,6 @@ use super::credentials;
 use super::records::{
     AccountRecord, Action, Actor, ResetRequestRecord, ResetTokenRecord, Target, TokenRecord,
 };
-use super::team::invitations::hour_of;
 use super::tx::{self, Tx};
 use crate::app::App;
 use crate::email::Email;
@@ -74,7 +73,7 @@ pub async fn request_reset(app: &App, email: &str) -> Decided<()> {
     )?))
     .add_or(
         Write::Update {
-            key: keys::reset_rate(account.aid, &hour_of(now)),
+            key: keys::reset_rate(account.aid, &keys::hour_of(now)),
             update: Update::new()
                 .add("count", 1)
                 .set("ttl", (now + chrono::Duration::hours(2)).timestamp()),

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::audit::{Audit, Scope};
 use super::credentials;
 use super::records::{AccountRecord, Action, Actor, Target, TokenRecord, VerificationTokenRecord};
-use super::team::invitations::{hour_of, until_next_hour};
+use super::team::invitations::until_next_hour;
 use super::tx::{self, Tx};
 use crate::app::App;
 use crate::keys;
@@ -60,7 +60,7 @@ pub async fn request_link(app: &App, aid: Uuid) -> Decided<()> {
     )
     .add_or(
         Write::Update {
-            key: keys::verification_rate(aid, &hour_of(now)),
+            key: keys::verification_rate(aid, &keys::hour_of(now)),
             update: Update::new()
                 .add("count", 1)
                 .set("ttl", (now + chrono::Duration::hours(2)).timestamp()),

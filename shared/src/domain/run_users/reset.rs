@@ -13,7 +13,6 @@ use super::super::records::{
     RunUserRecord, Target, TokenRecord,
 };
 use super::super::recovery::{RESETS_PER_HOUR, link_ttl};
-use super::super::team::invitations::hour_of;
 use super::super::tx::{self, Tx};
 use super::super::usage::{self, Service};
 use crate::app::App;
@@ -72,7 +71,7 @@ pub async fn request(app: &App, profile: &ProfileRecord, email: &str) -> Decided
         &request,
     )?))
     .add(Write::Update {
-        key: keys::run_reset_rate(profile.pid, user.uid, &hour_of(now)),
+        key: keys::run_reset_rate(profile.pid, user.uid, &keys::hour_of(now)),
         update: Update::new()
             .add("count", 1)
             .set("ttl", (now + chrono::Duration::hours(2)).timestamp()),

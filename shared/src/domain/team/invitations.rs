@@ -1,6 +1,6 @@
 //! Invitations: sent by e-mail to an existing account, resent with a new link, revoked.
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -9,6 +9,7 @@ use crate::catalogue::{Service, spelling};
 use crate::domain::access::ProfileCaller;
 use crate::domain::audit::{Audit, Scope};
 use crate::domain::credentials;
+use crate::domain::due;
 use crate::domain::records::{
     AccountRecord, Action, EmailClaim, InvitationRecord, InvitationStatus, ProfileRecord, Role,
     Target,
@@ -44,22 +45,28 @@ fn marker_item(pid: Uuid, email: &Email, iid: Uuid, expires_at: DateTime<Utc>) -
     )?))
 }
 
-pub(crate) fn hour_of(at: DateTime<Utc>) -> String {
-    format!(
-        "{:04}-{:02}-{:02}T{:02}",
-        at.year(),
-        at.month(),
-        at.day(),
-        at.hour()
-    )
+/// The condition under which an invitation may take the one-pending-invitation marker of its
+/// e-mail, as read (`marker`): absent, its own (`iid`), or another invitation's that expired.
+fn marker_condition(
+    marker: Option<crate::store::Item>,
+    iid: Uuid,
+    now: DateTime<Utc>,
+    already: &Refusal,
+) -> Decided<Condition> {
+    Ok(match marker {
+        None => Condition::NotExists,
+        Some(marker) => {
+            let marker: PendingMarker = keys::from_item(marker)?;
+            if marker.iid != iid && marker.expires_at > now {
+                return Err(already.clone());
+            }
+            Condition::Equals("iid".into(), marker.iid.to_string().into())
+        }
+    })
 }
 
 pub(crate) fn until_next_hour(at: DateTime<Utc>) -> std::time::Duration {
     std::time::Duration::from_secs(u64::from(3600 - (at.minute() * 60 + at.second())).max(1))
-}
-
-fn day_of(at: DateTime<Utc>) -> String {
-    format!("{:04}-{:02}-{:02}", at.year(), at.month(), at.day())
 }
 
 fn until_next_day(at: DateTime<Utc>) -> std::time::Duration {
@@ -82,7 +89,7 @@ fn sending_writes(
     let mut tx = usage::monthly_writes(profile, Service::Emails, 1, now)?;
     tx.add_or(
         Write::Update {
-            key: keys::invitation_rate(profile.pid, &hour_of(now)),
+            key: keys::invitation_rate(profile.pid, &keys::hour_of(now)),
             update: Update::new()
                 .add("count", 1)
                 .set("ttl", (now + chrono::Duration::hours(2)).timestamp()),
@@ -97,7 +104,7 @@ fn sending_writes(
     )
     .add_or(
         Write::Update {
-            key: keys::account_invitation_rate(sender, &day_of(now)),
+            key: keys::account_invitation_rate(sender, &keys::day_of(now)),
             update: Update::new()
                 .add("count", 1)
                 .set("ttl", (now + chrono::Duration::days(2)).timestamp()),
@@ -202,16 +209,7 @@ pub async fn invite(
     // One pending invitation per e-mail and profile: the marker exists while one is pending
     // and unexpired; an expired one's marker may be taken over.
     let already = Refusal::Conflict("an invitation to this e-mail is already pending".into());
-    let marker_condition = match marker {
-        None => Condition::NotExists,
-        Some(marker) => {
-            let marker: PendingMarker = keys::from_item(marker)?;
-            if marker.expires_at > now {
-                return Err(already);
-            }
-            Condition::Equals("iid".into(), marker.iid.to_string().into())
-        }
-    };
+    let marker_condition = marker_condition(marker, invitation.iid, now, &already)?;
     let mut tx = Tx::new();
     tx.add_or(
         Write::put_new(keys::to_indexed_item(
@@ -226,6 +224,11 @@ pub async fn invite(
             .when(marker_condition),
         already,
     )
+    .add(due::invitation_expiry(
+        profile.pid,
+        invitation.iid,
+        invitation.expires_at,
+    )?)
     .append(sending_writes(app, profile, inviter.aid, now)?)
     .add(by.write(
         now,
@@ -256,6 +259,12 @@ pub async fn resend(
     let mut invitation = load(app, caller.pid, iid).await?;
     refuse_granting(caller, invitation.role)?;
     let now = app.now();
+    // Resent after its time, it may find its marker gone (the marker's `ttl` is the old
+    // expiry) or taken by a newer invitation to the same e-mail.
+    let marker = app
+        .table
+        .get(&keys::pending_invitation(caller.pid, &invitation.email))
+        .await?;
     if !matches!(
         invitation.status_at(now),
         InvitationStatus::Pending | InvitationStatus::Expired
@@ -269,6 +278,7 @@ pub async fn resend(
     let changed = Refusal::Conflict(
         "the invitation changed meanwhile, or another invitation to this e-mail is pending".into(),
     );
+    let marker_condition = marker_condition(marker, iid, now, &changed)?;
     let pending = spelling(&InvitationStatus::Pending);
     let mut tx = Tx::new();
     tx.add_or(
@@ -281,17 +291,17 @@ pub async fn resend(
                 .remove("token_hash"),
             condition: Some(Condition::All(vec![
                 Condition::Equals("version".into(), invitation.version.into()),
-                Condition::Equals("status".into(), pending.into()),
+                Condition::Equals("status".into(), spelling(&invitation.status).into()),
             ])),
         },
         changed.clone(),
     )
     // The marker, unless another invitation to this e-mail took it over meanwhile.
     .add_or(
-        marker_item(caller.pid, &invitation.email, iid, expires_at)?
-            .when(Condition::Equals("iid".into(), iid.to_string().into())),
+        marker_item(caller.pid, &invitation.email, iid, expires_at)?.when(marker_condition),
         changed,
     )
+    .add(due::invitation_expiry(caller.pid, iid, expires_at)?)
     .append(sending_writes(
         app,
         &caller.profile,
@@ -319,13 +329,13 @@ pub async fn resend(
 /// Revokes a pending (or expired) invitation: its link stops working.
 pub async fn revoke(app: &App, caller: &ProfileCaller, iid: Uuid, by: &Audit) -> Decided<()> {
     let invitation = load(app, caller.pid, iid).await?;
-    if invitation.status != InvitationStatus::Pending {
+    let now = app.now();
+    if !is_open(&invitation) {
         return Err(Refusal::Conflict(format!(
             "a {} invitation cannot be revoked",
-            spelling(&invitation.status)
+            spelling(&invitation.status_at(now))
         )));
     }
-    let now = app.now();
     let mut entry = Tx::new();
     entry.add(by.write(
         now,
@@ -346,6 +356,61 @@ pub(super) fn answered_meanwhile() -> Refusal {
     Refusal::Conflict("this invitation was already answered".into())
 }
 
+/// Marks invitation `iid` of profile `pid` `expired` (the maintenance job, once its time ran
+/// out), with its entry in the profile's log; its link goes. `false` when there was nothing to
+/// do: gone, answered, resent (its time moved on) or marked by an overlapping run.
+pub async fn expire(app: &App, pid: Uuid, iid: Uuid, by: &Audit) -> Decided<bool> {
+    let invitation = match load(app, pid, iid).await {
+        Ok(invitation) => invitation,
+        Err(Refusal::NotFound(_)) => return Ok(false),
+        Err(refusal) => return Err(refusal),
+    };
+    let now = app.now();
+    if invitation.status_at(now) != InvitationStatus::Expired
+        || invitation.status != InvitationStatus::Pending
+    {
+        return Ok(false);
+    }
+    let mut tx = Tx::new();
+    tx.add_or(
+        Write::Update {
+            key: keys::invitation(pid, iid),
+            update: Update::new()
+                .set("status", spelling(&InvitationStatus::Expired))
+                .remove("token_hash"),
+            condition: Some(Condition::All(vec![
+                Condition::Equals("status".into(), spelling(&InvitationStatus::Pending).into()),
+                Condition::Equals("version".into(), invitation.version.into()),
+            ])),
+        },
+        answered_meanwhile(),
+    )
+    .add(by.write(
+        now,
+        Scope::Profile(pid),
+        Action::InvitationExpired,
+        Target::new("invitation", iid),
+        &["status"],
+    )?);
+    if let Some(hash) = &invitation.token_hash {
+        tx.add(Write::delete(keys::token(hash)));
+    }
+    match tx.commit(app.table.as_ref()).await {
+        Ok(()) => Ok(true),
+        Err(refusal) if refusal == answered_meanwhile() => Ok(false),
+        Err(refusal) => Err(refusal),
+    }
+}
+
+/// Pending (even past its time) or marked `expired` by the maintenance job: it can still be
+/// resent or revoked.
+fn is_open(invitation: &InvitationRecord) -> bool {
+    matches!(
+        invitation.status,
+        InvitationStatus::Pending | InvitationStatus::Expired
+    )
+}
+
 /// Moves a pending invitation to `status` with `more` writes in the same transaction: the
 /// invitation (guarded: still pending, same version), its marker and its link go together.
 /// Refused with [`answered_meanwhile`] when it was no longer pending.
@@ -361,8 +426,9 @@ pub(super) async fn close(
     tx.commit(app.table.as_ref()).await
 }
 
-/// The writes that close a pending invitation (see [`close`]): the invitation, guarded (still
-/// pending, same version; refused with [`answered_meanwhile`]), its marker and its link.
+/// The writes that close an open invitation (see [`close`]): the invitation, guarded (the
+/// status and version it was read with; refused with [`answered_meanwhile`]), its marker while
+/// it holds one (until its expiry; afterwards the marker is another's to take) and its link.
 pub(super) fn closing_writes(
     invitation: &InvitationRecord,
     status: InvitationStatus,
@@ -377,29 +443,31 @@ pub(super) fn closing_writes(
                 .set("answered_at", now.to_rfc3339())
                 .remove("token_hash"),
             condition: Some(Condition::All(vec![
-                Condition::Equals("status".into(), spelling(&InvitationStatus::Pending).into()),
+                Condition::Equals("status".into(), spelling(&invitation.status).into()),
                 Condition::Equals("version".into(), invitation.version.into()),
             ])),
         },
         answered_meanwhile(),
-    )
-    .add_or(
-        Write::Delete {
-            key: keys::pending_invitation(invitation.pid, &invitation.email),
-            condition: Some(Condition::Equals(
-                "iid".into(),
-                invitation.iid.to_string().into(),
-            )),
-        },
-        answered_meanwhile(),
     );
+    if invitation.status == InvitationStatus::Pending && invitation.expires_at > now {
+        tx.add_or(
+            Write::Delete {
+                key: keys::pending_invitation(invitation.pid, &invitation.email),
+                condition: Some(Condition::Equals(
+                    "iid".into(),
+                    invitation.iid.to_string().into(),
+                )),
+            },
+            answered_meanwhile(),
+        );
+    }
     if let Some(hash) = &invitation.token_hash {
         tx.add(Write::delete(keys::token(hash)));
     }
     tx
 }
 
-/// The writes that revoke every invitation `inviter` sent that is still pending (expired ones
+/// The writes that revoke every invitation `inviter` sent that is still open (expired ones
 /// included: they could be resent), for a change that takes the inviter's right to invite away
 /// (removal, leaving, demotion) in the same transaction. `invitations` is the profile's list.
 pub(super) fn revoking_writes_of(
@@ -411,7 +479,7 @@ pub(super) fn revoking_writes_of(
     for invitation in invitations
         .iter()
         .filter(|invitation| invitation.invited_by == inviter)
-        .filter(|invitation| invitation.status == InvitationStatus::Pending)
+        .filter(|invitation| is_open(invitation))
     {
         tx.append(closing_writes(invitation, InvitationStatus::Revoked, now));
     }
