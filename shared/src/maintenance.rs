@@ -13,8 +13,8 @@ use crate::app::App;
 use crate::domain::accounts::{self, Erasure};
 use crate::domain::audit::Audit;
 use crate::domain::due::DueRecord;
-use crate::domain::records::{AccountRecord, ProfileRecord};
-use crate::domain::team::invitations;
+use crate::domain::records::{AccountRecord, ProfileRecord, TokenRecord};
+use crate::domain::team::closing;
 use crate::keys;
 use crate::mail::Mailer;
 use crate::notify::emails;
@@ -117,8 +117,6 @@ async fn handle(
         DueRecord::TokenWarning {
             pid,
             tid,
-            aid,
-            name,
             days,
             expires_at,
             ..
@@ -126,8 +124,6 @@ async fn handle(
             let warning = Warning {
                 pid,
                 tid,
-                aid,
-                name,
                 days,
                 expires_at,
             };
@@ -135,7 +131,7 @@ async fn handle(
         }
         DueRecord::UnverifiedAccount { aid, .. } => delete_unverified(app, aid, now).await?,
         DueRecord::InvitationExpiry { pid, iid, .. } => {
-            if invitations::expire(app, pid, iid, &Audit::system()).await? {
+            if closing::expire(app, pid, iid, &Audit::system()).await? {
                 Done::Expired
             } else {
                 Done::Dropped
@@ -163,8 +159,6 @@ enum Done {
 struct Warning {
     pid: uuid::Uuid,
     tid: uuid::Uuid,
-    aid: uuid::Uuid,
-    name: String,
     days: i64,
     expires_at: DateTime<Utc>,
 }
@@ -182,10 +176,15 @@ async fn warn(
         Query::gsi1(keys::profile_tokens(warning.pid)).prefix(keys::token_index_sk(warning.tid)),
     )
     .await?;
-    if token.is_none() || warning.expires_at <= now {
+    // Gone (revoked, its profile deleted) or given another expiry: moot.
+    let token = match token.map(keys::from_item::<TokenRecord>).transpose()? {
+        Some(TokenRecord::Profile(token)) if token.expires_at == Some(warning.expires_at) => token,
+        _ => return Ok(Done::Dropped),
+    };
+    if warning.expires_at <= now {
         return Ok(Done::Dropped);
     }
-    let (owner_key, profile_key) = (keys::account(warning.aid), keys::profile(warning.pid));
+    let (owner_key, profile_key) = (keys::account(token.aid), keys::profile(warning.pid));
     let (owner, profile) = tokio::join!(app.table.get(&owner_key), app.table.get(&profile_key));
     let (Some(owner), Some(profile)) = (owner?, profile?) else {
         return Ok(Done::Dropped);
@@ -212,7 +211,7 @@ async fn warn(
     let email = emails::token_warning_email(
         &owner,
         &profile,
-        &warning.name,
+        &token.name,
         warning.days,
         warning.expires_at,
     );

@@ -201,7 +201,7 @@ async fn invitations_past_their_time_are_marked_expired_once(api: Api) {
     assert_eq!(stored_status(&api, &to_cyd).await, "pending");
     assert_eq!(
         expiry_entries(&api, &ann.pid, &owner).await,
-        [to_bob.clone()]
+        vec![to_bob.clone()]
     );
     let team = api
         .get(&format!("/v1/profiles/{}/team", ann.pid), &owner)

@@ -162,6 +162,10 @@ pub async fn erase(app: &App, account: &AccountRecord, why: Erasure, by: &Audit)
             doomed.push(keys::pending_invitation(invitation.pid, &invitation.email));
         }
         doomed.extend(invitation.token_hash.map(|hash| keys::token(&hash)));
+        doomed.push(super::due::invitation_expiry_key(
+            invitation.iid,
+            invitation.expires_at,
+        ));
         doomed.push(keys::invitation(invitation.pid, invitation.iid));
     }
     let rest = query_all(
@@ -172,6 +176,13 @@ pub async fn erase(app: &App, account: &AccountRecord, why: Erasure, by: &Audit)
     for item in rest {
         let Some(key) = Key::of(&item) else { continue };
         if key == keys::account(aid) {
+            continue;
+        }
+        // An erasure running at the same time (two maintenance runs, a retried request) may
+        // have finished and left its record already: that one stays.
+        if item.get("action").and_then(|action| action.as_str())
+            == Some(Action::AccountDeleted.name().as_str())
+        {
             continue;
         }
         if keys::is_reset_request(&key) {

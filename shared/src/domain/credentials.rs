@@ -98,18 +98,23 @@ pub async fn open_audited_session(app: &App, aid: Uuid, by: Option<&Audit>) -> D
 
 /// Revokes every login session of `aid` but the one whose secret has the digest `keep`.
 pub async fn revoke_sessions(app: &App, aid: Uuid, keep: Option<&str>) -> Decided<()> {
-    let items = query_all(app.table.as_ref(), Query::gsi1(keys::account_sessions(aid))).await?;
-    let kept = keep.map(keys::token);
-    let doomed: Vec<Key> = items
-        .iter()
-        .filter_map(Key::of)
-        .filter(|key| Some(key) != kept.as_ref())
-        .collect();
+    let doomed = session_keys(app, aid, keep).await?;
     for chunk in doomed.chunks(MAX_TRANSACTION_WRITES) {
         let writes = chunk.iter().cloned().map(Write::delete).collect();
         app.table.transact(writes).await?;
     }
     Ok(())
+}
+
+/// The sessions of `aid` but the one whose secret has the digest `keep`, to delete.
+pub async fn session_keys(app: &App, aid: Uuid, keep: Option<&str>) -> Decided<Vec<Key>> {
+    let items = query_all(app.table.as_ref(), Query::gsi1(keys::account_sessions(aid))).await?;
+    let kept = keep.map(keys::token);
+    Ok(items
+        .iter()
+        .filter_map(Key::of)
+        .filter(|key| Some(key) != kept.as_ref())
+        .collect())
 }
 
 /// The account whose e-mail and password these are. The attempt is reserved in the throttle

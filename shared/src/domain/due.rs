@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::keys;
 use crate::refusal::Decided;
-use crate::store::Write;
+use crate::store::{Key, Write};
 
 /// A token's creator is warned this many days before it expires (once each).
 pub const WARN_DAYS: [i64; 2] = [7, 1];
@@ -21,12 +21,12 @@ pub const UNVERIFIED_DAYS: i64 = 7;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "due", rename_all = "snake_case")]
 pub enum DueRecord {
-    /// E-mail the creator (`aid`) of token `tid` of profile `pid` that it expires in `days`.
+    /// E-mail the creator of token `tid` of profile `pid` that it expires in `days`. Ids and
+    /// times only (the creator and the name are read from the token when it is handled): a
+    /// marker left by a revoked token or a deleted profile names no one.
     TokenWarning {
         pid: Uuid,
         tid: Uuid,
-        aid: Uuid,
-        name: String,
         days: i64,
         expires_at: DateTime<Utc>,
         due_at: DateTime<Utc>,
@@ -63,8 +63,7 @@ const KEEP_DAYS: i64 = 30;
 /// The warnings of a new token that expires at `expires_at`: one per warning still ahead.
 pub fn token_warnings(
     now: DateTime<Utc>,
-    (pid, tid, aid): (Uuid, Uuid, Uuid),
-    name: &str,
+    (pid, tid): (Uuid, Uuid),
     expires_at: DateTime<Utc>,
 ) -> Decided<Vec<Write>> {
     let mut writes = Vec::new();
@@ -76,15 +75,15 @@ pub fn token_warnings(
         let record = DueRecord::TokenWarning {
             pid,
             tid,
-            aid,
-            name: name.to_owned(),
             days,
             expires_at,
             due_at,
             ttl: (due_at + Duration::days(KEEP_DAYS)).timestamp(),
         };
-        let key = keys::due(&keys::hour_of(due_at), &format!("TOKENWARN#{days}#{tid}"));
-        writes.push(Write::put(keys::to_item(&key, &record)?));
+        writes.push(Write::put(keys::to_item(
+            &token_warning_key(days, tid, expires_at),
+            &record,
+        )?));
     }
     Ok(writes)
 }
@@ -104,7 +103,7 @@ pub fn unverified_account(aid: Uuid, created_at: DateTime<Utc>) -> Decided<Write
 }
 
 /// Where the clean-up of account `aid`, created at `created_at`, is filed.
-pub fn unverified_key(aid: Uuid, created_at: DateTime<Utc>) -> crate::store::Key {
+pub fn unverified_key(aid: Uuid, created_at: DateTime<Utc>) -> Key {
     let due_at = created_at + Duration::days(UNVERIFIED_DAYS);
     keys::due(&keys::hour_of(due_at), &format!("UNVERIFIED#{aid}"))
 }
@@ -118,9 +117,31 @@ pub fn invitation_expiry(pid: Uuid, iid: Uuid, expires_at: DateTime<Utc>) -> Dec
         due_at: expires_at,
         ttl: (expires_at + Duration::days(KEEP_DAYS)).timestamp(),
     };
-    let key = keys::due(
+    Ok(Write::put(keys::to_item(
+        &invitation_expiry_key(iid, expires_at),
+        &record,
+    )?))
+}
+
+/// Where the expiry of invitation `iid`, running out at `expires_at`, is filed.
+pub fn invitation_expiry_key(iid: Uuid, expires_at: DateTime<Utc>) -> Key {
+    keys::due(
         &keys::hour_of(expires_at),
         &format!("INVITEEXP#{iid}#{}", expires_at.timestamp()),
-    );
-    Ok(Write::put(keys::to_item(&key, &record)?))
+    )
+}
+
+/// Where the warning `days` before token `tid` expires (at `expires_at`) is filed.
+fn token_warning_key(days: i64, tid: Uuid, expires_at: DateTime<Utc>) -> Key {
+    let due_at = expires_at - Duration::days(days);
+    keys::due(&keys::hour_of(due_at), &format!("TOKENWARN#{days}#{tid}"))
+}
+
+/// Every marker a token with this expiry may have (for a purge: deleting one that is not there
+/// is harmless).
+pub fn token_warning_keys(tid: Uuid, expires_at: DateTime<Utc>) -> Vec<Key> {
+    WARN_DAYS
+        .iter()
+        .map(|days| token_warning_key(*days, tid, expires_at))
+        .collect()
 }

@@ -4,10 +4,11 @@ use uuid::Uuid;
 
 use super::audit::{Audit, Scope};
 use super::credentials;
+use super::due;
 use super::membership;
 use super::records::{
     AccountRecord, Action, InvitationRecord, MemberRecord, MembershipRecord, PendingPurge,
-    ProfileRecord, Role, Target,
+    ProfileRecord, Role, Target, TokenRecord,
 };
 use super::tx::Tx;
 use super::usage::allocation::{self, ALLOCATION_TRIES};
@@ -327,6 +328,17 @@ pub async fn purge(app: &App, pid: Uuid) -> Decided<()> {
     .await?;
     let tokens = query_all(app.table.as_ref(), Query::gsi1(keys::profile_tokens(pid))).await?;
     let mut doomed: Vec<Key> = tokens.iter().filter_map(Key::of).collect();
+    // The due markers the purge can name (ids and times only; the rest are found moot).
+    for token in tokens {
+        if let TokenRecord::Profile(token) = keys::from_item(token)? {
+            doomed.extend(
+                token
+                    .expires_at
+                    .map(|at| due::token_warning_keys(token.tid, at))
+                    .unwrap_or_default(),
+            );
+        }
+    }
     for item in &items {
         let Some(key) = Key::of(item) else { continue };
         if key.sk.starts_with(keys::MEMBER_PREFIX) {
@@ -336,6 +348,10 @@ pub async fn purge(app: &App, pid: Uuid) -> Decided<()> {
         if key.sk.starts_with(keys::INVITE_PREFIX) {
             let invitation: InvitationRecord = keys::from_item(item.clone())?;
             doomed.extend(invitation.token_hash.map(|hash| keys::token(&hash)));
+            doomed.push(due::invitation_expiry_key(
+                invitation.iid,
+                invitation.expires_at,
+            ));
         }
         doomed.push(key);
     }

@@ -19,7 +19,7 @@ use crate::keys;
 use crate::password;
 use crate::refusal::{Decided, Refusal};
 use crate::secrets::{self, SecretKind};
-use crate::store::{Condition, Key, MAX_TRANSACTION_WRITES, Query, Update, Write, query_all};
+use crate::store::{Condition, Key, Query, Update, Write, query_all};
 
 /// How long a reset link works.
 pub fn link_ttl() -> chrono::Duration {
@@ -141,13 +141,12 @@ pub async fn confirm_reset(app: &App, secret: &str, new_password: &str, by: &Aud
         Target::new("account", link.aid),
         &["password"],
     )?);
-    tx.commit(app.table.as_ref()).await?;
-    forget_resets(app, link.aid).await?;
-    credentials::revoke_sessions(app, link.aid, None).await
+    let doomed = ended_by_new_password(app, link.aid, None).await?;
+    tx.commit_deleting(app.table.as_ref(), doomed).await
 }
 
-/// Removes every pending reset request of `aid` with its link.
-pub async fn forget_resets(app: &App, aid: Uuid) -> Decided<()> {
+/// Every pending reset request of `aid` with its link, to delete with a password change.
+async fn reset_keys(app: &App, aid: Uuid) -> Decided<Vec<Key>> {
     let items = query_all(
         app.table.as_ref(),
         Query::partition(keys::account_partition(aid)).prefix(keys::RESET_PREFIX),
@@ -160,11 +159,19 @@ pub async fn forget_resets(app: &App, aid: Uuid) -> Decided<()> {
         doomed.extend(request.token_hash.map(|hash| keys::token(&hash)));
         doomed.push(key);
     }
-    for chunk in doomed.chunks(MAX_TRANSACTION_WRITES) {
-        let writes = chunk.iter().cloned().map(Write::delete).collect();
-        app.table.transact(writes).await?;
-    }
-    Ok(())
+    Ok(doomed)
+}
+
+/// What a new password ends: the account's pending reset requests with their links, and its
+/// sessions but `keep`. Read together.
+async fn ended_by_new_password(app: &App, aid: Uuid, keep: Option<&str>) -> Decided<Vec<Key>> {
+    let (resets, sessions) = tokio::join!(
+        reset_keys(app, aid),
+        credentials::session_keys(app, aid, keep)
+    );
+    let mut doomed = resets?;
+    doomed.extend(sessions?);
+    Ok(doomed)
 }
 
 /// Changes the caller's password (the current one re-entered, throttled like a login); every
@@ -197,9 +204,8 @@ pub async fn change_password(
         Target::new("account", aid),
         &["password"],
     )?);
-    tx.commit(app.table.as_ref()).await?;
-    forget_resets(app, aid).await?;
-    credentials::revoke_sessions(app, aid, Some(keep)).await
+    let doomed = ended_by_new_password(app, aid, Some(keep)).await?;
+    tx.commit_deleting(app.table.as_ref(), doomed).await
 }
 
 /// What the notifications handler needs to e-mail a reset link: a fresh secret, its hash

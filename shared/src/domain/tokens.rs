@@ -189,8 +189,7 @@ pub async fn create(
         // The expiry warnings, each filed under the hour it falls due.
         tx.add_all(super::due::token_warnings(
             now,
-            (pid, record.tid, aid),
-            &record.name,
+            (pid, record.tid),
             expires_at,
         )?);
     }

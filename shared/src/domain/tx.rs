@@ -7,7 +7,7 @@ use super::records::TokenRecord;
 use crate::keys;
 use crate::refusal::{Decided, Refusal};
 use crate::secrets;
-use crate::store::{Condition, Key, StoreError, Table, Update, Write};
+use crate::store::{Condition, Key, MAX_TRANSACTION_WRITES, StoreError, Table, Update, Write};
 
 /// The refusal of a write that failed without saying what that means: the state it was
 /// guarded against changed meanwhile.
@@ -63,6 +63,30 @@ impl Tx {
 
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty()
+    }
+
+    /// Commits this change together with deletes of `doomed` (those it does not write already),
+    /// as many as the transaction has room for: the change and the first deletes land at once.
+    /// The rest, if any, follow in further transactions.
+    pub async fn commit_deleting(mut self, table: &dyn Table, doomed: Vec<Key>) -> Decided<()> {
+        let written: Vec<Key> = self.writes.iter().filter_map(Write::key).collect();
+        let mut doomed: Vec<Key> = doomed
+            .into_iter()
+            .filter(|key| !written.contains(key))
+            .collect();
+        doomed.dedup();
+        let room = MAX_TRANSACTION_WRITES
+            .saturating_sub(self.len())
+            .min(doomed.len());
+        let later = doomed.split_off(room);
+        self.add_all(doomed.into_iter().map(Write::delete));
+        self.commit(table).await?;
+        for chunk in later.chunks(MAX_TRANSACTION_WRITES) {
+            table
+                .transact(chunk.iter().cloned().map(Write::delete).collect())
+                .await?;
+        }
+        Ok(())
     }
 
     /// Writes everything or nothing. A cancelled transaction answers with the refusal of the

@@ -248,8 +248,8 @@ pub struct InvitationTokenRecord {
     pub ttl: i64,
 }
 
-/// Where an invitation stands. `expired` is never stored: it is a pending invitation whose time
-/// has passed.
+/// Where an invitation stands. `expired`: its time has passed (the maintenance job stores it;
+/// until then it is computed when read). An expired invitation can be resent or revoked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum InvitationStatus {

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::invitations::{self, close};
+use super::closing::close;
+use super::invitations;
 use crate::app::App;
 use crate::catalogue::{Service, spelling};
 use crate::domain::access::Principal;

@@ -14,7 +14,7 @@ use crate::keys;
 use crate::refusal::{Decided, Refusal};
 use crate::store::{Condition, Update, Write};
 
-use super::invitations;
+use super::closing;
 
 /// Changes a member's role (the owner's own role cannot change).
 pub async fn change_role(
@@ -39,7 +39,7 @@ pub async fn change_role(
         let mut tx = Tx::new();
         // A demoted admin's pending invitations go with the admin role, in the same change.
         if role < member.role {
-            tx.append(invitations::revoking_writes_of(&sent, aid, app.now()));
+            tx.append(closing::revoking_writes_of(&sent, aid, app.now()));
         }
         tx.append(role_writes(caller.pid, aid, role)).add(by.write(
             app.now(),
@@ -49,7 +49,7 @@ pub async fn change_role(
             &["role"],
         )?);
         match tx.commit(app.table.as_ref()).await {
-            Err(refusal) if refusal == invitations::answered_meanwhile() => continue,
+            Err(refusal) if refusal == closing::answered_meanwhile() => continue,
             outcome => return outcome.map(|()| MemberRecord { role, ..member }),
         }
     }
@@ -133,7 +133,7 @@ pub async fn remove(app: &App, caller: &ProfileCaller, aid: Uuid, by: &Audit) ->
         )
         .add(Write::delete(keys::account_member(aid, caller.pid)))
         .append(usage::gauges_writes(&caller.profile, &gauges, now)?)
-        .append(invitations::revoking_writes_of(&sent, aid, now))
+        .append(closing::revoking_writes_of(&sent, aid, now))
         .add(by.write(
             now,
             Scope::Profile(caller.pid),
@@ -147,7 +147,7 @@ pub async fn remove(app: &App, caller: &ProfileCaller, aid: Uuid, by: &Audit) ->
         }
         match tx.commit(app.table.as_ref()).await {
             Err(refusal)
-                if refusal == invitations::answered_meanwhile()
+                if refusal == closing::answered_meanwhile()
                     || matches!(refusal, Refusal::Contended(_)) =>
             {
                 continue;

@@ -1,5 +1,5 @@
 //! A profile's team: [`invitations`] by e-mail to existing accounts (sent, resent, revoked),
-//! their [`answers`] (accept, decline), the [`members`] and their roles, and the invitation
+//! their [`answers`] (accept, decline), how they [`closing`] (answered, revoked, expired), the [`members`] and their roles, and the invitation
 //! [`links`] the notifications handler prepares.
 //!
 //! An invitation is written with everything it consumes in one transaction (the `emails`
@@ -8,6 +8,7 @@
 //! the secret exists only in the e-mail and, hashed, in the store.
 
 pub mod answers;
+pub mod closing;
 pub mod invitations;
 pub mod links;
 pub mod members;
