@@ -4,8 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::closing::close;
-use super::invitations;
+use super::closing::{close, load};
 use crate::app::App;
 use crate::catalogue::{Service, spelling};
 use crate::domain::access::Principal;
@@ -67,7 +66,7 @@ async fn invitation_for(
             if link.iid != iid {
                 return Err(refused());
             }
-            let invitation = invitations::load(app, link.pid, iid).await?;
+            let invitation = load(app, link.pid, iid).await?;
             if invitation.version != link.version {
                 return Err(Refusal::Conflict(
                     "this link was replaced by a newer invitation e-mail".into(),

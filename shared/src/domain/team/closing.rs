@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::invitations::load;
 use crate::app::App;
 use crate::catalogue::spelling;
 use crate::domain::audit::{Audit, Scope};
@@ -14,6 +13,14 @@ use crate::domain::tx::Tx;
 use crate::keys;
 use crate::refusal::{Decided, Refusal};
 use crate::store::{Condition, Update, Write};
+
+/// Invitation `iid` of profile `pid` (refused: not found).
+pub(super) async fn load(app: &App, pid: Uuid, iid: Uuid) -> Decided<InvitationRecord> {
+    match app.table.get(&keys::invitation(pid, iid)).await? {
+        Some(item) => Ok(keys::from_item(item)?),
+        None => Err(Refusal::not_found()),
+    }
+}
 
 /// The refusal of closing an invitation that was answered (or changed) meanwhile.
 pub(super) fn answered_meanwhile() -> Refusal {

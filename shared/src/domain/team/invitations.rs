@@ -4,7 +4,7 @@ use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::closing::{answered_meanwhile, close, is_open};
+use super::closing::{answered_meanwhile, close, is_open, load};
 use crate::app::App;
 use crate::catalogue::{Service, spelling};
 use crate::domain::access::ProfileCaller;
@@ -240,13 +240,6 @@ pub async fn invite(
     )?);
     tx.commit(app.table.as_ref()).await?;
     Ok(invitation)
-}
-
-pub(super) async fn load(app: &App, pid: Uuid, iid: Uuid) -> Decided<InvitationRecord> {
-    match app.table.get(&keys::invitation(pid, iid)).await? {
-        Some(item) => Ok(keys::from_item(item)?),
-        None => Err(Refusal::not_found()),
-    }
 }
 
 /// Sends an invitation again: a new link (the old one stops working), its time restarted.
