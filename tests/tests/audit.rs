@@ -738,6 +738,11 @@ async fn lists_filter_page_and_refuse_foreign_cursors(api: Api) {
 
     let actor = format!("{base}/audit?actor={}", ann.aid);
     assert_eq!(listed(&api, &actor, &ann.token).await, 6);
+    // An empty cursor (a client's template with nothing in it) is the first page.
+    assert_eq!(
+        listed(&api, &format!("{base}/audit?cursor="), &ann.token).await,
+        listed(&api, &format!("{base}/audit"), &ann.token).await
+    );
     let nobody = format!("{base}/audit?actor=system");
     assert_eq!(listed(&api, &nobody, &ann.token).await, 0);
     let start = (before - chrono::Duration::seconds(1))

@@ -200,7 +200,8 @@ fn parse_query(pairs: Vec<(String, String)>) -> Result<AuditQuery, Refusal> {
             "end" => query.end = Some(time("end", &value)?),
             "action" => query.action = Some(value),
             "actor" => query.actor = Some(value),
-            "cursor" => query.cursor = Some(value),
+            // An empty cursor is the first page (`?cursor=` from a template with nothing in it).
+            "cursor" => query.cursor = Some(value).filter(|cursor| !cursor.is_empty()),
             "limit" => {
                 query.limit = Some(
                     value

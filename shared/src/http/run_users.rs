@@ -243,7 +243,8 @@ pub(super) fn list_query(pairs: Vec<(String, String)>) -> Result<ListQuery, Refu
                     Refusal::invalid("limit", format!("from 1 to {}", list::MAX_LIMIT))
                 })?)
             }
-            "cursor" => query.cursor = Some(value),
+            // An empty cursor is the first page (`?cursor=` from a template with nothing in it).
+            "cursor" => query.cursor = Some(value).filter(|cursor| !cursor.is_empty()),
             other => match other.strip_prefix("tag.") {
                 Some(key) if !key.is_empty() => query.tags.push(Tag {
                     key: key.to_owned(),
