@@ -137,11 +137,16 @@ fn token_warning_key(days: i64, tid: Uuid, expires_at: DateTime<Utc>) -> Key {
     keys::due(&keys::hour_of(due_at), &format!("TOKENWARN#{days}#{tid}"))
 }
 
-/// Every marker a token with this expiry may have (for a purge: deleting one that is not there
-/// is harmless).
-pub fn token_warning_keys(tid: Uuid, expires_at: DateTime<Utc>) -> Vec<Key> {
+/// Every marker a token created at `created_at` with this expiry was given (those of warnings
+/// still ahead then), for a purge.
+pub fn token_warning_keys(
+    tid: Uuid,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Vec<Key> {
     WARN_DAYS
         .iter()
+        .filter(|days| expires_at - Duration::days(**days) > created_at)
         .map(|days| token_warning_key(*days, tid, expires_at))
         .collect()
 }

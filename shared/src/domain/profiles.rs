@@ -334,7 +334,7 @@ pub async fn purge(app: &App, pid: Uuid) -> Decided<()> {
             doomed.extend(
                 token
                     .expires_at
-                    .map(|at| due::token_warning_keys(token.tid, at))
+                    .map(|at| due::token_warning_keys(token.tid, token.created_at, at))
                     .unwrap_or_default(),
             );
         }
