@@ -23,7 +23,9 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::MethodRouter;
+#[cfg(feature = "docs")]
+use axum::routing::get;
 
 use crate::app::App;
 use crate::domain::access::{self, Access, Bearer, Intent};
@@ -43,7 +45,8 @@ pub struct Route {
     pub path: &'static str,
     pub access: Access,
     pub handler: MethodRouter<App>,
-    /// What the OpenAPI document says about it: summary, schemas, errors.
+    /// What the OpenAPI document says about it: summary, schemas, errors (nothing without the
+    /// `docs` feature).
     pub doc: Doc,
 }
 
@@ -68,11 +71,14 @@ pub fn routes() -> Vec<Route> {
     routes.extend(export::routes());
     routes.extend(policies::routes());
     routes.extend(policy_check::routes());
+    #[cfg(feature = "docs")]
     routes.extend(local_routes());
     routes
 }
 
-/// Routes of the local server only (`function` [`LOCAL`]): the API's own description.
+/// Routes of the local server only (`function` [`LOCAL`]): the API's own description (only with
+/// the `docs` feature, which the Lambdas leave off).
+#[cfg(feature = "docs")]
 fn local_routes() -> Vec<Route> {
     vec![Route {
         function: LOCAL,
