@@ -19,9 +19,20 @@ pub async fn config() -> &'static SdkConfig {
     CONFIG.get_or_init(load).await
 }
 
+/// The loader of every SDK config of ours (this process's [`config`], the tests' own): the
+/// environment's settings, and the HTTP client every SDK client uses, hyper with rustls on ring
+/// (the SDK crates' default features, which would bring rustls on aws-lc, are off: issue 14).
+pub fn loader() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(client)
+}
+
 /// Loads the SDK config from the environment, with [`timeouts`] (only [`config`] calls it).
 async fn load() -> SdkConfig {
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = loader().load().await;
     let timeouts = timeouts(&sdk);
     sdk.into_builder().timeout_config(timeouts).build()
 }

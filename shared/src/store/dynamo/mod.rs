@@ -52,8 +52,10 @@ impl DynamoTable {
             .ok()
             .filter(|name| !name.trim().is_empty())
             .context("TABLE_NAME is not set")?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Ok(DynamoTable::new(DynamoTable::client(&sdk), table))
+        Ok(DynamoTable::new(
+            DynamoTable::client(crate::aws::config().await),
+            table,
+        ))
     }
 
     /// A DynamoDB client from a loaded SDK config, with an operation timeout
