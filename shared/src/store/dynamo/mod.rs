@@ -70,6 +70,25 @@ impl DynamoTable {
         Client::from_conf(config.build())
     }
 
+    /// Opens the client's connection to DynamoDB (DNS, TCP, TLS, the SDK's first signing) with
+    /// a GetItem of a key no item has, so that the first request finds it open: what a Lambda
+    /// does during its init (`App::for_lambda`, issue 14). Errors are only logged: the first
+    /// real call will meet them again and answer for them.
+    pub async fn connect(&self) {
+        let key = Key::new("#connect", "#connect");
+        if let Err(error) = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attributes(&key)))
+            .projection_expression("PK")
+            .send()
+            .await
+        {
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "opening the DynamoDB connection during init failed");
+        }
+    }
+
     pub fn table_name(&self) -> &str {
         &self.table
     }
