@@ -66,6 +66,8 @@ async fn main() -> anyhow::Result<()> {
     let feed = feed_of
         .map(|embedded| tokio::spawn(feed::run(embedded, app.clone(), mailer, feed_stopped)));
 
+    let metering = tokio::spawn(flush_metering(app.clone()));
+
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
@@ -73,10 +75,13 @@ async fn main() -> anyhow::Result<()> {
     println!("listening on http://127.0.0.1:{bound}");
     // With the peer's address, which the login throttle counts by (never a client's header).
     let service =
-        shared::http::router(app, None).into_make_service_with_connect_info::<SocketAddr>();
+        shared::http::router(app.clone(), None).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown())
         .await?;
+    // The requests counted and not yet written are written before the process ends.
+    metering.abort();
+    shared::domain::usage::meter::flush_all(&app).await;
     // The feed finishes the batch in hand; what is left is handled at the next start.
     let _ = stop_feed.send(true);
     if let Some(feed) = feed
@@ -106,6 +111,17 @@ fn write_openapi(file: Option<&str>) -> anyhow::Result<()> {
         None => print!("{text}"),
     }
     Ok(())
+}
+
+/// Writes the `api_requests` counted and due (a Lambda writes them with its next request;
+/// this server may see none for a while).
+async fn flush_metering(app: App) {
+    let mut every =
+        tokio::time::interval((app.config.meter_flush / 2).max(Duration::from_millis(10)));
+    loop {
+        every.tick().await;
+        shared::domain::usage::meter::flush_due(&app).await;
+    }
 }
 
 /// Removes expired items now and then, as DynamoDB's TTL does in AWS.

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::domain::policy_set::cache::PolicyCache;
+use crate::domain::usage::tally::Meter;
 use crate::store::Table;
 
 /// Wall-clock time, which tests may move forward to reach an expiry without waiting.
@@ -34,6 +35,10 @@ pub struct Context {
     pub clock: Clock,
     /// Compiled policy sets of recently checked profiles (`domain::policy_set`).
     pub policies: PolicyCache,
+    /// `api_requests` counted by this process and not yet written (`domain::usage::meter`).
+    pub meter: Meter,
+    /// The stored key paging cursors are signed with, once read (`domain::cursor::key`).
+    pub cursor_key: std::sync::OnceLock<[u8; 32]>,
 }
 
 /// Shared, cheap to clone.
@@ -51,6 +56,8 @@ impl App {
     pub fn new(table: Arc<dyn Table>, config: Config) -> Self {
         App(Arc::new(Context {
             table,
+            meter: Meter::new(config.meter_batch, config.meter_flush),
+            cursor_key: std::sync::OnceLock::new(),
             config,
             clock: Clock::default(),
             policies: PolicyCache::default(),

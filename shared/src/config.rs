@@ -38,6 +38,11 @@ pub struct Config {
     /// The secret paging cursors are signed with (`CURSOR_SECRET`, at least 32 characters);
     /// when unset, a random key made once and stored in the table (`domain::cursor::key`).
     pub cursor_secret: Option<String>,
+    /// `api_requests` a process counts before it writes them as one add (`METER_BATCH`,
+    /// default 20, at least 1; 1 writes every request).
+    pub meter_batch: i64,
+    /// How long counted requests may wait to be written (`METER_FLUSH_MS`, default 5000).
+    pub meter_flush: Duration,
 }
 
 /// The default pool of a new account.
@@ -107,6 +112,8 @@ impl Default for Config {
             prices: default_prices(),
             invitations_per_account_per_day: 50,
             cursor_secret: None,
+            meter_batch: 20,
+            meter_flush: Duration::from_secs(5),
         }
     }
 }
@@ -167,6 +174,12 @@ impl Config {
                 .map(|n| n.max(1))
                 .unwrap_or(default.invitations_per_account_per_day),
             cursor_secret: cursor_secret(std::env::var("CURSOR_SECRET").ok()),
+            meter_batch: env_number::<i64>("METER_BATCH")
+                .map(|n| n.max(1))
+                .unwrap_or(default.meter_batch),
+            meter_flush: env_number::<u64>("METER_FLUSH_MS")
+                .map(|ms| Duration::from_millis(ms.max(1)))
+                .unwrap_or(default.meter_flush),
         }
     }
 }

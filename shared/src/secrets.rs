@@ -2,6 +2,12 @@
 //! OS generator, a short prefix naming the kind (so secret scanners can recognise a leaked one),
 //! a checksum (so a mistyped secret is refused without a database read). Only their SHA-256 is
 //! ever stored.
+//!
+//! A login session and an API token also carry, before the random part, the id of the account
+//! they were issued to: a *claim*, not proof (anyone can write one; the checksum is not keyed).
+//! It lets a request read the caller's membership at the same time as the token itself
+//! ([`claim`]); the token's stored record decides who the caller is, and a claim that disagrees
+//! only costs the reads made on its word.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -48,6 +54,8 @@ impl SecretKind {
 
 /// Base64url of 32 random bytes.
 const BODY_LEN: usize = 43;
+/// Base64url of a 16-byte id (the claim of a session or an API token).
+const CLAIM_LEN: usize = 22;
 /// Base64url of the first 4 bytes of SHA-256(prefix + body).
 const CHECK_LEN: usize = 6;
 
@@ -59,14 +67,42 @@ fn checksum(prefix: &str, body: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..4])
 }
 
-/// A new secret of `kind`, from the OS generator.
+impl SecretKind {
+    /// Whether secrets of this kind carry the id of their account (see the module's text).
+    fn claims(self) -> bool {
+        matches!(self, SecretKind::Session | SecretKind::ProfileToken)
+    }
+}
+
+/// A new secret of `kind`, from the OS generator. Kinds that carry a claim are made with
+/// [`generate_for`].
 pub fn generate(kind: SecretKind) -> Result<String, getrandom::Error> {
+    make(kind, String::new())
+}
+
+/// A new session or API token of account `aid`, which it claims.
+pub fn generate_for(kind: SecretKind, aid: uuid::Uuid) -> Result<String, getrandom::Error> {
+    make(kind, URL_SAFE_NO_PAD.encode(aid.as_bytes()))
+}
+
+fn make(kind: SecretKind, claim: String) -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)?;
-    let body = URL_SAFE_NO_PAD.encode(bytes);
+    let body = claim + &URL_SAFE_NO_PAD.encode(bytes);
     let prefix = kind.prefix();
     let check = checksum(prefix, &body);
     Ok(format!("{prefix}{body}{check}"))
+}
+
+/// The account a well-formed session or API token claims to belong to (unproven).
+pub fn claim(secret: &str) -> Option<uuid::Uuid> {
+    let kind = parse(secret)?;
+    if !kind.claims() {
+        return None;
+    }
+    let encoded = secret.get(kind.prefix().len()..kind.prefix().len() + CLAIM_LEN)?;
+    let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+    uuid::Uuid::from_slice(&bytes).ok()
 }
 
 /// The kind of a well-formed secret whose checksum matches; `None` for anything else.
@@ -75,10 +111,11 @@ pub fn parse(secret: &str) -> Option<SecretKind> {
         .into_iter()
         .find(|kind| secret.starts_with(kind.prefix()))?;
     let rest = &secret[kind.prefix().len()..];
-    if rest.len() != BODY_LEN + CHECK_LEN || !rest.is_ascii() {
+    let body_len = BODY_LEN + if kind.claims() { CLAIM_LEN } else { 0 };
+    if rest.len() != body_len + CHECK_LEN || !rest.is_ascii() {
         return None;
     }
-    let (body, check) = rest.split_at(BODY_LEN);
+    let (body, check) = rest.split_at(body_len);
     let expected = checksum(kind.prefix(), body);
     let same: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), check.as_bytes()).into();
     same.then_some(kind)
@@ -100,11 +137,37 @@ pub fn digest(secret: &str) -> String {
 mod tests {
     use super::*;
 
+    fn new(kind: SecretKind) -> String {
+        if kind.claims() {
+            generate_for(kind, uuid::Uuid::now_v7()).expect("random")
+        } else {
+            generate(kind).expect("random")
+        }
+    }
+
+    #[test]
+    fn sessions_and_api_tokens_claim_their_account_and_nothing_else_does() {
+        let aid = uuid::Uuid::now_v7();
+        for kind in SecretKind::ALL {
+            let claimed = kind.claims().then_some(aid);
+            let secret = if kind.claims() {
+                generate_for(kind, aid).expect("random")
+            } else {
+                generate(kind).expect("random")
+            };
+            assert_eq!(claim(&secret), claimed, "{kind:?}");
+        }
+        // A claim of the wrong length for its kind does not parse at all.
+        let unclaimed = make(SecretKind::Session, String::new()).expect("random");
+        assert_eq!(parse(&unclaimed), None);
+        assert_eq!(claim(&unclaimed), None);
+    }
+
     #[test]
     fn generated_secrets_parse_as_their_kind_and_differ() {
         for kind in SecretKind::ALL {
-            let a = generate(kind).expect("random");
-            let b = generate(kind).expect("random");
+            let a = new(kind);
+            let b = new(kind);
             assert_ne!(a, b);
             assert_eq!(parse(&a), Some(kind));
             assert!(a.starts_with(kind.prefix()));
@@ -113,7 +176,7 @@ mod tests {
 
     #[test]
     fn a_mistyped_secret_fails_its_checksum() {
-        let secret = generate(SecretKind::Session).expect("random");
+        let secret = new(SecretKind::Session);
         let mut chars: Vec<char> = secret.chars().collect();
         let i = SecretKind::Session.prefix().len() + 5;
         chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use http::Method;
 use serde_json::{Value, json};
-use shared::domain::access::Access;
+use shared::domain::access::{Access, RequestMetering};
+use shared::domain::usage::meter;
 use tenantry_tests::api::{Api, PASSWORD};
 use tenantry_tests::world::{PRINCIPALS, World};
 use tokio::sync::Semaphore;
@@ -254,7 +255,11 @@ async fn run_case(
     if template.ends_with("/statistics") && template.contains("{pid}") {
         path.push_str("?start=2026-01-01&end=2026-01-31&periodicity=day");
     }
+    // What the meter holds is written around the request (`domain::usage::meter`): a count
+    // taken for A earlier must not look like this request's change, and one this request took
+    // for A must show.
     let before = if must_leave_a_unchanged(access, principal) {
+        settle_a(api, world).await;
         Some(world.tenant_a(api).await)
     } else {
         None
@@ -281,12 +286,29 @@ async fn run_case(
     if reply.status.as_u16() >= 400 && reply.content_type() != "application/problem+json" {
         failures.push(format!("{case} as {principal}: not problem+json"));
     }
+    if before.is_some() {
+        settle_a(api, world).await;
+    }
     if let Some(before) = before
         && world.tenant_a(api).await != before
     {
         failures.push(format!("{case} as {principal}: tenant A's data changed"));
     }
     failures
+}
+
+/// Writes what the meter holds for tenant A's profiles and waits for those writes to land,
+/// including one another case's sweep took and has in flight.
+async fn settle_a(api: &Api, world: &World) {
+    for pid in [world.pid, world.spare_pid] {
+        for _ in 0..1_000 {
+            meter::flush_profile(&api.app, pid).await;
+            if api.app.meter.held(pid) == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
 }
 
 /// Rows whose successful cases only add something of their own to the world, which no other
@@ -428,3 +450,141 @@ async fn every_route_refuses_anonymous_callers_unless_declared_open() {
         }
     }
 }
+
+/// The principal whose request a route's round trips are measured with: the first of these
+/// the matrix expects to succeed.
+const MEASURED_AS: [&str; 5] = ["owner", "run_user", "anonymous", "link", "invitee"];
+
+/// The store's round trips of every route (the matrix's successful request of the first
+/// principal of [`MEASURED_AS`], on a world of its own, one request at a time; a read is sent
+/// twice and measured the second time, warm). Steps are sequential round trips (calls made
+/// together count once). Prints the table BENCHMARKS.md "Round trips per route" shows, and
+/// holds every route to the budget: an authenticated read at most 2 steps, a write at most one
+/// transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_of_every_route() {
+    let api = Api::new(tenantry_tests::fixtures::embedded_table().await);
+    let mut table = vec![
+        "| method | route | as | status | steps | calls | get | query | put | update | delete | transact | items read | items written |".to_owned(),
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |".to_owned(),
+    ];
+    let mut measured = Vec::new();
+    let routes = shared::http::route_table();
+    let mut over = Vec::new();
+    for row in matrix() {
+        if row.variant.is_some() || row.path.ends_with("/export") {
+            continue;
+        }
+        let Some((principal, expected)) = MEASURED_AS.iter().find_map(|principal| {
+            let at = PRINCIPALS.iter().position(|p| p == principal)?;
+            let expected = row.expected[at];
+            (expected < 300).then_some((*principal, expected))
+        }) else {
+            continue;
+        };
+        let world = World::build(&api).await;
+        let mut path = world.path_for(principal, &row.path);
+        if row.path.ends_with("/statistics") {
+            path.push_str(if row.path.contains("{pid}") {
+                "?start=2026-01-01&end=2026-01-31&periodicity=day"
+            } else {
+                ""
+            });
+        }
+        let token = world.token_of(principal);
+        // The process has counted for the profile before (its first count of the month is a
+        // write of its own, as is every batch): the steady state is measured.
+        let profile = shared::domain::profiles::get(&api.app, world.pid)
+            .await
+            .expect("profile");
+        meter::count_request(&api.app, &profile)
+            .await
+            .expect("counted");
+        let send = || async {
+            // The meter's batch is written apart (one write per batch, not per request).
+            meter::flush_all(&api.app).await;
+            let before = api.calls();
+            let reply = api
+                .call(
+                    row.method.parse::<Method>().expect("method"),
+                    &path,
+                    token.as_deref(),
+                    body(&row.method, &row.path, None, principal, &world),
+                )
+                .await;
+            (reply, api.calls().since(&before))
+        };
+        let (mut reply, mut made) = send().await;
+        if row.method == "GET" {
+            (reply, made) = send().await;
+        }
+        assert_eq!(
+            reply.status.as_u16(),
+            expected,
+            "{} {} as {principal}: {}",
+            row.method,
+            row.path,
+            reply.text
+        );
+        table.push(format!(
+            "| {} | `{}` | {principal} | {} | **{}** | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            row.method,
+            row.path,
+            expected,
+            made.steps,
+            made.total(),
+            made.get,
+            made.query,
+            made.put,
+            made.update,
+            made.delete,
+            made.transact,
+            made.items_read,
+            made.items_written
+        ));
+        let route = routes
+            .iter()
+            .find(|route| route.method == row.method && route.path == row.path)
+            .expect("a route");
+        let metered = matches!(
+            route.access,
+            Access::Profile(_, _, RequestMetering::Metered) | Access::Application | Access::RunUser
+        );
+        measured.push(json!({
+            "function": route.function, "metered": metered,
+            "method": row.method, "route": row.path, "as": principal, "steps": made.steps,
+            "get": made.get, "query": made.query, "items_read": made.items_read,
+            "writes": made.writes(), "items_written": made.items_written,
+            "transact": made.transact,
+        }));
+        let authenticated = principal != "anonymous" && principal != "link";
+        let within = if row.method == "GET" {
+            !authenticated || made.steps <= 2
+        } else {
+            made.transact <= 1
+        };
+        if !within {
+            over.push(format!("{} {}", row.method, row.path));
+        }
+    }
+    println!("{}", table.join("\n"));
+    // For scripts/cost.py.
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("round-trips.json");
+    std::fs::write(&file, Value::Array(measured).to_string()).expect("round-trips.json");
+    assert_eq!(
+        over, OVER_BUDGET,
+        "the routes over the round-trip budget are not those known to be"
+    );
+}
+
+/// Routes known to be over the budget, and why (DECISIONS "Round trips"): the account's
+/// statistics fan out over its profiles (session, memberships, then each profile and its
+/// usage); the account's invitations are found by its e-mail, which is on the account item
+/// (session, account, invitations); a deletion removes what lies under the profile or account
+/// in as many transactions as it takes.
+const OVER_BUDGET: [&str; 4] = [
+    "GET /v1/account/statistics",
+    "DELETE /v1/account",
+    "DELETE /v1/profiles/{pid}",
+    "GET /v1/account/invitations",
+];

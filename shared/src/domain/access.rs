@@ -18,7 +18,7 @@ use crate::catalogue::spelling;
 use crate::keys;
 use crate::refusal::{Decided, Refusal};
 use crate::secrets::{self, SecretKind};
-use crate::store::{Condition, StoreError, Update};
+use crate::store::{Condition, Item, StoreError, Update};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -273,6 +273,31 @@ pub async fn for_profile(
     (need, area, metering): (Role, Area, RequestMetering),
     intent: Intent,
 ) -> Decided<ProfileCaller> {
+    for_profile_read(app, principal, pid, (need, area, metering), intent, None).await
+}
+
+/// A membership item and its profile's item, each `None` when absent.
+pub type Membership = (Option<Item>, Option<Item>);
+
+/// The membership of `aid` on profile `pid` and the profile, read at the same time.
+pub async fn membership(app: &App, pid: Uuid, aid: Uuid) -> Decided<Membership> {
+    let member_key = keys::profile_member(pid, aid);
+    let profile_key = keys::profile(pid);
+    let (member, profile) = tokio::join!(app.table.get(&member_key), app.table.get(&profile_key));
+    Ok((member?, profile?))
+}
+
+/// [`for_profile`] with the [`membership`] of `(aid, read)` read already, at the same time as
+/// the caller's token (on the token's claim, `secrets::claim`): used when `aid` is the
+/// principal's account, read again otherwise.
+pub async fn for_profile_read(
+    app: &App,
+    principal: Principal,
+    pid: Uuid,
+    (need, area, metering): (Role, Area, RequestMetering),
+    intent: Intent,
+    early: Option<(Uuid, Decided<Membership>)>,
+) -> Decided<ProfileCaller> {
     if let Principal::Token {
         pid: token_pid,
         permission,
@@ -284,11 +309,11 @@ pub async fn for_profile(
         }
         permission_covers(*permission, intent, area)?;
     }
-    // The membership and the profile, read at the same time.
-    let member_key = keys::profile_member(pid, principal.account_id());
-    let profile_key = keys::profile(pid);
-    let (member, profile) = tokio::join!(app.table.get(&member_key), app.table.get(&profile_key));
-    let (Some(member), Some(profile)) = (member?, profile?) else {
+    let read = match early {
+        Some((aid, read)) if aid == principal.account_id() => read?,
+        _ => membership(app, pid, principal.account_id()).await?,
+    };
+    let (Some(member), Some(profile)) = read else {
         return Err(Refusal::not_found());
     };
     let member: MemberRecord = keys::from_item(member)?;

@@ -48,7 +48,7 @@ pub async fn open_session(app: &App, aid: Uuid) -> Decided<Session> {
     let now = app.now();
     let expires_at =
         now + chrono::Duration::from_std(app.config.session_ttl).map_err(|_| Refusal::Internal)?;
-    let token = secrets::generate(SecretKind::Session).map_err(|_| Refusal::Internal)?;
+    let token = secrets::generate_for(SecretKind::Session, aid).map_err(|_| Refusal::Internal)?;
     let record = TokenRecord::Session(SessionRecord {
         aid,
         created_at: now,

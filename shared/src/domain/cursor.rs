@@ -75,6 +75,15 @@ pub async fn key(app: &App) -> Decided<CursorKey> {
     if let Some(secret) = &app.config.cursor_secret {
         return Ok(CursorKey::from_secret(secret));
     }
+    // Stored once and never changed: each process reads it once.
+    if let Some(bytes) = app.cursor_key.get() {
+        return Ok(CursorKey(*bytes));
+    }
+    let key = stored_or_new(app).await?;
+    Ok(CursorKey(*app.cursor_key.get_or_init(|| key.0)))
+}
+
+async fn stored_or_new(app: &App) -> Decided<CursorKey> {
     let item_key = keys::cursor_key();
     if let Some(item) = app.table.get(&item_key).await? {
         return stored(item);

@@ -279,6 +279,7 @@ pub async fn finish_pending_purges(app: &App) -> Decided<usize> {
 /// outside it (each member's account-side membership, the profile's API tokens), then its
 /// pending purge. Safe to run again, and to run twice at once: it only deletes.
 pub async fn purge(app: &App, pid: Uuid) -> Decided<()> {
+    app.meter.forget(pid);
     let items = query_all(
         app.table.as_ref(),
         Query::partition(keys::profile_partition(pid)),

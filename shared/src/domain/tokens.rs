@@ -156,7 +156,8 @@ pub async fn create(
     let pid = profile.pid;
     let now = app.now();
     let gauge = usage::gauge_writes(profile, Service::Tokens, 1, now)?;
-    let secret = secrets::generate(SecretKind::ProfileToken).map_err(|_| Refusal::Internal)?;
+    let secret =
+        secrets::generate_for(SecretKind::ProfileToken, aid).map_err(|_| Refusal::Internal)?;
     let record = ApiTokenRecord {
         tid: Uuid::now_v7(),
         pid,

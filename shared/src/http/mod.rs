@@ -30,7 +30,7 @@ use axum::routing::get;
 use crate::app::App;
 use crate::domain::access::{self, Access, Bearer, Intent};
 use crate::refusal::Refusal;
-use crate::secrets::SecretKind;
+use crate::secrets::{self, SecretKind};
 
 pub use openapi::{Doc, schema};
 pub use problem::{ApiError, ApiResult};
@@ -199,8 +199,22 @@ async fn authorized(app: &App, access: Access, request: Request) -> Result<Reque
             .insert(access::for_application(app, pid).await?);
         return Ok(Request::from_parts(parts, body));
     }
-    let secret = bearer(parts.headers.get(header::AUTHORIZATION))?;
-    let bearer = access::authenticate_bearer(app, secret).await?;
+    let header = parts.headers.get(header::AUTHORIZATION).cloned();
+    let secret = bearer(header.as_ref())?;
+    // On a profile route, the caller's membership is read with the token, on the token's claim
+    // of its account (`secrets::claim`); `for_profile_read` uses it only if the token agrees.
+    let pid = match access {
+        Access::Profile(..) => Some(path_pid(app, &mut parts).await),
+        _ => None,
+    };
+    let early = async {
+        match (secrets::claim(secret), &pid) {
+            (Some(aid), Some(Ok(pid))) => Some((aid, access::membership(app, *pid, aid).await)),
+            _ => None,
+        }
+    };
+    let (bearer, early) = tokio::join!(access::authenticate_bearer(app, secret), early);
+    let bearer = bearer?;
     match (access, bearer) {
         (Access::Anyone | Access::Application, _) => {}
         (Access::RunUser, Bearer::RunUser(session)) => {
@@ -219,14 +233,21 @@ async fn authorized(app: &App, access: Access, request: Request) -> Result<Reque
             parts.extensions.insert(principal);
         }
         (Access::Profile(need, area, metering), Bearer::Team(principal)) => {
-            let pid = path_pid(app, &mut parts).await?;
+            let pid = pid.ok_or(Refusal::Internal)??;
             let intent = if parts.method == Method::GET || parts.method == Method::HEAD {
                 Intent::Read
             } else {
                 Intent::Change
             };
-            let caller =
-                access::for_profile(app, principal, pid, (need, area, metering), intent).await?;
+            let caller = access::for_profile_read(
+                app,
+                principal,
+                pid,
+                (need, area, metering),
+                intent,
+                early,
+            )
+            .await?;
             parts.extensions.insert(caller);
         }
     }

@@ -23,6 +23,9 @@
 //! nothing again; a failed send removes the marker and reports the record as failed.
 
 pub mod emails;
+mod kind;
+
+pub use self::kind::{API_TOKEN_KIND, Kind, acts_on};
 
 use uuid::Uuid;
 
@@ -72,25 +75,16 @@ pub async fn handle_batch(app: &App, mailer: &dyn Mailer, events: Vec<StreamEven
 
 /// Handles one record.
 pub async fn handle(app: &App, mailer: &dyn Mailer, event: &StreamEvent) -> anyhow::Result<()> {
-    let key = &event.change.key;
-    if event.change.expired && keys::is_token(key) {
-        token_expired(app, event).await
-    } else if keys::is_account(key) {
-        account_changed(app, mailer, event).await
-    } else if keys::is_reset_request(key) {
-        reset_requested(app, mailer, event).await
-    } else if keys::is_run_reset_request(key) {
-        run_reset_requested(app, mailer, event).await
-    } else if key.sk.starts_with(keys::INVITE_PREFIX) {
-        invitation_changed(app, mailer, event).await
-    } else if keys::is_pending_purge(key) {
-        purge_pending(app, event).await
-    } else if keys::is_profile(key) {
-        gauges_changed(app, mailer, event).await
-    } else if keys::is_usage_counters(key) {
-        counters_changed(app, mailer, event).await
-    } else {
-        Ok(())
+    match acts_on(&event.change) {
+        Some(Kind::TokenExpired) => token_expired(app, event).await,
+        Some(Kind::Account) => account_changed(app, mailer, event).await,
+        Some(Kind::ResetRequest) => reset_requested(app, mailer, event).await,
+        Some(Kind::RunResetRequest) => run_reset_requested(app, mailer, event).await,
+        Some(Kind::Invitation) => invitation_changed(app, mailer, event).await,
+        Some(Kind::PendingPurge) => purge_pending(app, event).await,
+        Some(Kind::ProfileGauges) => gauges_changed(app, mailer, event).await,
+        Some(Kind::UsageCounters) => counters_changed(app, mailer, event).await,
+        None => Ok(()),
     }
 }
 

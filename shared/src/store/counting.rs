@@ -21,6 +21,13 @@ pub struct Calls {
     /// Items the reads brought back (a get that found its item: 1; a query or scan page: its
     /// items). Not a call: [`Calls::total`] leaves it out.
     pub items_read: u64,
+    /// Sequential round trips: calls made while no other call was in flight (calls made at
+    /// the same time, as with `tokio::join!`, are one step). Meaningful for one request at a
+    /// time. Not a call: [`Calls::total`] leaves it out.
+    pub steps: u64,
+    /// Items written: one per put, update or delete, one per write of a transaction (what
+    /// DynamoDB bills write units for). Not a call: [`Calls::total`] leaves it out.
+    pub items_written: u64,
 }
 
 impl Calls {
@@ -43,6 +50,8 @@ impl Calls {
             transact: self.transact - earlier.transact,
             scan: self.scan - earlier.scan,
             items_read: self.items_read - earlier.items_read,
+            steps: self.steps - earlier.steps,
+            items_written: self.items_written - earlier.items_written,
         }
     }
 }
@@ -57,6 +66,9 @@ struct Counters {
     transact: AtomicU64,
     scan: AtomicU64,
     items_read: AtomicU64,
+    steps: AtomicU64,
+    in_flight: AtomicU64,
+    items_written: AtomicU64,
 }
 
 /// Counts the calls made through it, then hands them to the wrapped table.
@@ -84,15 +96,42 @@ impl CountingTable {
             transact: c.transact.load(Ordering::SeqCst),
             scan: c.scan.load(Ordering::SeqCst),
             items_read: c.items_read.load(Ordering::SeqCst),
+            steps: c.steps.load(Ordering::SeqCst),
+            items_written: c.items_written.load(Ordering::SeqCst),
         }
     }
 }
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::SeqCst);
-}
-
 impl CountingTable {
+    /// Counts a call of kind `counter` and runs it; a call that starts while none is in flight
+    /// starts a new step. Each call first yields once, so that calls started together (a
+    /// `join!`) are all in flight before any of them ends, even on a store that answers at
+    /// once.
+    async fn counted<T>(
+        &self,
+        counter: &AtomicU64,
+        items_written: usize,
+        call: impl Future<Output = T>,
+    ) -> T {
+        let c = &self.counters;
+        counter.fetch_add(1, Ordering::SeqCst);
+        c.items_written
+            .fetch_add(items_written as u64, Ordering::SeqCst);
+        if c.in_flight.fetch_add(1, Ordering::SeqCst) == 0 {
+            c.steps.fetch_add(1, Ordering::SeqCst);
+        }
+        // Ends the call's flight also when its future is dropped half way.
+        struct Landing<'a>(&'a AtomicU64);
+        impl Drop for Landing<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _landing = Landing(&c.in_flight);
+        tokio::task::yield_now().await;
+        call.await
+    }
+
     fn read(&self, items: usize) {
         self.counters
             .items_read
@@ -103,14 +142,15 @@ impl CountingTable {
 #[async_trait]
 impl Table for CountingTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        bump(&self.counters.get);
-        let item = self.inner.get(key).await?;
+        let item = self
+            .counted(&self.counters.get, 0, self.inner.get(key))
+            .await?;
         self.read(usize::from(item.is_some()));
         Ok(item)
     }
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        bump(&self.counters.put);
-        self.inner.put(item, condition).await
+        self.counted(&self.counters.put, 1, self.inner.put(item, condition))
+            .await
     }
     async fn update(
         &self,
@@ -118,30 +158,37 @@ impl Table for CountingTable {
         update: Update,
         condition: Option<Condition>,
     ) -> Result<Item, StoreError> {
-        bump(&self.counters.update);
-        self.inner.update(key, update, condition).await
+        self.counted(
+            &self.counters.update,
+            1,
+            self.inner.update(key, update, condition),
+        )
+        .await
     }
     async fn delete(
         &self,
         key: &Key,
         condition: Option<Condition>,
     ) -> Result<Option<Item>, StoreError> {
-        bump(&self.counters.delete);
-        self.inner.delete(key, condition).await
+        self.counted(&self.counters.delete, 1, self.inner.delete(key, condition))
+            .await
     }
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        bump(&self.counters.query);
-        let page = self.inner.query(query).await?;
+        let page = self
+            .counted(&self.counters.query, 0, self.inner.query(query))
+            .await?;
         self.read(page.items.len());
         Ok(page)
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        bump(&self.counters.transact);
-        self.inner.transact(writes).await
+        let items = writes.len();
+        self.counted(&self.counters.transact, items, self.inner.transact(writes))
+            .await
     }
     async fn scan(&self, cursor: Option<Item>) -> Result<Page, StoreError> {
-        bump(&self.counters.scan);
-        let page = self.inner.scan(cursor).await?;
+        let page = self
+            .counted(&self.counters.scan, 0, self.inner.scan(cursor))
+            .await?;
         self.read(page.items.len());
         Ok(page)
     }

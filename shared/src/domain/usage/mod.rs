@@ -1,6 +1,7 @@
 //! Limits and usage: metering (this file: the gauges and monthly counters, enforced in the
-//! same transaction as the write that consumes), [`allocation`] (moving amounts between the
-//! account's pool and its profiles) and [`report`] (a profile's usage and statistics).
+//! same transaction as the write that consumes; [`meter`]: `api_requests`, counted in the
+//! process and written in batches), [`allocation`] (moving amounts between the account's pool
+//! and its profiles) and [`report`] (a profile's usage and statistics).
 //!
 //! Where things live (flat numeric attributes, so one condition guards each):
 //! - account item: `pool_<service>` (what it may hand out), `alloc_<service>` (handed out);
@@ -9,11 +10,14 @@
 //!   `USAGE#yyyy-mm#LEVELS`: for gauges, the level each day reached.
 
 pub mod allocation;
+pub mod meter;
 pub mod report;
+pub mod tally;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use uuid::Uuid;
 
 use super::records::ProfileRecord;
 use super::tx::{Tx, refuse_failed};
@@ -169,16 +173,37 @@ fn monthly_count(
     if limit < count {
         return Err(limit_reached(service, now));
     }
+    Ok(counter_add(
+        profile.pid,
+        service,
+        limit,
+        count,
+        &month_of(now),
+        now.day(),
+    ))
+}
+
+/// The one write that counts `count` uses of `service` in `month` (and on its `day`): the
+/// month's counter and the day's counter together, the limit recorded beside them, guarded so
+/// the counter never passes `limit`. Counting at once and the meter's batches both use it.
+pub(super) fn counter_add(
+    pid: Uuid,
+    service: Service,
+    limit: i64,
+    count: i64,
+    month: &str,
+    day: u32,
+) -> (Key, Update, Condition) {
     let update = Update::new()
-        .set("month", month_of(now))
+        .set("month", month.to_owned())
         .set(service.limit_attr(), limit)
         .add(service.used_attr(), count)
-        .add(service.day_attr(now.day()), count);
-    Ok((
-        keys::usage(profile.pid, &month_of(now)),
+        .add(service.day_attr(day), count);
+    (
+        keys::usage(pid, month),
         update,
         Condition::Below(service.used_attr(), limit - count + 1),
-    ))
+    )
 }
 
 /// [`count_monthly`] as one write of a transaction (refused: `limit-reached`).
@@ -201,12 +226,7 @@ pub fn monthly_writes(
     Ok(tx)
 }
 
-/// Counts one API request on the profile for this month (one conditional write); refuses it
-/// with `limit-reached` when the month's `api_requests` limit is reached. Nothing else of this
-/// profile or any other is affected.
-pub async fn count_request(app: &App, profile: &ProfileRecord) -> Decided<()> {
-    count_monthly(app, profile, Service::ApiRequests, 1).await
-}
+pub use meter::count_request;
 
 /// Counts `count` uses of a monthly service, refusing them (writing nothing) past the limit.
 pub async fn count_monthly(
@@ -217,9 +237,13 @@ pub async fn count_monthly(
 ) -> Decided<()> {
     let now = app.now();
     let (key, update, condition) = monthly_count(profile, service, count, now)?;
-    refuse_failed(
+    let item = refuse_failed(
         app.table.update(&key, update, Some(condition)).await,
         limit_reached(service, now),
-    )
-    .map(|_| ())
+    )?;
+    if let Some(stored) = item.get(&service.used_attr()).and_then(|v| v.as_i64()) {
+        // This process's meter of `api_requests` learns the counter it did not write itself.
+        app.meter.learn(profile.pid, &month_of(now), stored);
+    }
+    Ok(())
 }

@@ -67,6 +67,8 @@ async fn read_months(
     first: &str,
     last: &str,
 ) -> Decided<BTreeMap<String, UsageRecord>> {
+    // What this process has counted and not yet written is written first.
+    super::meter::flush_profile(app, pid).await;
     let (from, to) = keys::usage_range(first, last);
     let items = query_all(
         app.table.as_ref(),
