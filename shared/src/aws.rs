@@ -19,15 +19,54 @@ pub async fn config() -> &'static SdkConfig {
     CONFIG.get_or_init(load).await
 }
 
-/// The loader of every SDK config of ours (this process's [`config`], the tests' own): the
-/// environment's settings, and the HTTP client every SDK client uses, hyper with rustls on ring
-/// (the SDK crates' default features, which would bring rustls on aws-lc, are off: issue 14).
-pub fn loader() -> aws_config::ConfigLoader {
+/// The SDK config of a Lambda function (`App::for_lambda`, the stream handler's mailer): built
+/// from Lambda's own environment only, once per process. The region is `AWS_REGION` (Lambda
+/// sets it; `AWS_DEFAULT_REGION` otherwise), the credentials are the execution role's, which
+/// Lambda puts in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`; retries,
+/// the identity cache, the sleep and the clock are the SDK clients' defaults for
+/// [`BehaviorVersion::latest`], and the operation timeout is [`OPERATION_TIMEOUT`].
+///
+/// Unlike [`config`] this never links `aws-config`'s default provider chains (profile files,
+/// IMDS, ECS, web identity through STS): a Lambda never needs them, and they were about half a
+/// megabyte of every function (issue 14, BENCHMARKS.md "Package size (issue 14)").
+pub fn lambda_config() -> &'static SdkConfig {
+    static CONFIG: std::sync::OnceLock<SdkConfig> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let region = env_value("AWS_REGION").or_else(|| env_value("AWS_DEFAULT_REGION"));
+        env_config(region)
+    })
+}
+
+/// [`lambda_config`]'s config for `region` (`None`: the SDK refuses each call for want of one).
+fn env_config(region: Option<String>) -> SdkConfig {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_types::sdk_config::SharedCredentialsProvider;
+    let sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region.map(aws_config::Region::new))
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .http_client(http_client())
+        .build();
+    let timeouts = timeouts(&sdk);
+    sdk.into_builder().timeout_config(timeouts).build()
+}
+
+/// The HTTP client every SDK client of ours uses: hyper with rustls on ring (the SDK crates'
+/// default features, which would bring rustls on aws-lc, are off: issue 14).
+fn http_client() -> aws_types::sdk_config::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    let client = aws_smithy_http_client::Builder::new()
+    aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(client)
+        .build_https()
+}
+
+/// The loader of every SDK config of ours outside Lambda (this process's [`config`], the
+/// tests' own): the environment's settings through `aws-config`'s default chains (profiles
+/// included), and [`http_client`].
+pub fn loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client())
 }
 
 /// Loads the SDK config from the environment, with [`timeouts`] (only [`config`] calls it).
@@ -55,4 +94,30 @@ pub fn env_value(name: &str) -> Option<String> {
         .ok()
         .map(|value| value.trim().to_owned())
         .filter(|value| !value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lambda_config_has_the_region_the_credentials_and_the_timeout() {
+        let sdk = env_config(Some("eu-west-1".to_owned()));
+        assert_eq!(
+            sdk.region().map(|region| region.as_ref()),
+            Some("eu-west-1")
+        );
+        assert!(sdk.credentials_provider().is_some());
+        assert!(sdk.http_client().is_some());
+        assert!(sdk.behavior_version().is_some());
+        let timeout = sdk
+            .timeout_config()
+            .and_then(|timeouts| timeouts.operation_timeout());
+        assert_eq!(timeout, Some(OPERATION_TIMEOUT));
+    }
+
+    #[test]
+    fn without_a_region_the_lambda_config_has_none() {
+        assert!(env_config(None).region().is_none());
+    }
 }
