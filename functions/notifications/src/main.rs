@@ -8,7 +8,7 @@ use shared::mail::SesMailer;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // With `LoggingConfig: LogFormat: JSON` this subscriber writes JSON lines.
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::telemetry::init_lambda();
     // Both clients are built once per process, on the one SDK config (loaded once).
     let app = shared::app::App::for_lambda().await?;
     // E-mail goes through SES as `MAIL_FROM` (required; `SES_ENDPOINT` overrides the endpoint).
