@@ -47,10 +47,49 @@ fn env_config(region: Option<String>) -> SdkConfig {
         .credentials_provider(SharedCredentialsProvider::new(
             EnvironmentVariableCredentialsProvider::new(),
         ))
-        .http_client(http_client())
+        .http_client(lambda_http_client())
         .build();
     let timeouts = timeouts(&sdk);
     sdk.into_builder().timeout_config(timeouts).build()
+}
+
+/// The roots of the certificates of AWS's service endpoints (Amazon Trust Services: Amazon Root
+/// CA 1 – 4, Starfield Services Root G2; `shared/data/README.md`).
+pub const AWS_ROOT_CAS: &str = include_str!("../data/aws-root-cas.pem");
+
+/// Whether a Lambda's clients trust the system's roots instead of [`AWS_ROOT_CAS`]: only when
+/// `SSL_CERT_FILE` or `SSL_CERT_DIR` names roots of its own (the cold-start bench's CA), which
+/// the system loader then reads instead of the whole store.
+fn trusts_system_roots(ssl_cert_file: Option<&str>, ssl_cert_dir: Option<&str>) -> bool {
+    ssl_cert_file.is_some() || ssl_cert_dir.is_some()
+}
+
+/// A Lambda's HTTP client: [`http_client`]'s, trusting only [`AWS_ROOT_CAS`] (unless
+/// [`trusts_system_roots`]). The system's store is what the SDK loads by default, every file of
+/// it, during init: 3.6 ms of a cold start on this machine for roots that AWS's endpoints never
+/// use (issue 14, BENCHMARKS.md "Cold start (issue 14)").
+fn lambda_http_client() -> aws_types::sdk_config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{
+        Provider, TlsContext, TrustStore, rustls_provider::CryptoMode,
+    };
+    let file = env_value("SSL_CERT_FILE");
+    let dir = env_value("SSL_CERT_DIR");
+    if trusts_system_roots(file.as_deref(), dir.as_deref()) {
+        return http_client();
+    }
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AWS_ROOT_CAS.as_bytes());
+    match TlsContext::builder().with_trust_store(trust).build() {
+        Ok(context) => aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .tls_context(context)
+            .build_https(),
+        Err(error) => {
+            tracing::warn!(%error, "the AWS roots were refused; trusting the system's");
+            http_client()
+        }
+    }
 }
 
 /// The HTTP client every SDK client of ours uses: hyper with rustls on ring (the SDK crates'
@@ -114,6 +153,27 @@ mod tests {
             .timeout_config()
             .and_then(|timeouts| timeouts.operation_timeout());
         assert_eq!(timeout, Some(OPERATION_TIMEOUT));
+    }
+
+    #[test]
+    fn a_lambda_trusts_the_aws_roots_unless_told_of_others() {
+        assert!(!trusts_system_roots(None, None));
+        assert!(trusts_system_roots(Some("/tmp/ca.pem"), None));
+        assert!(trusts_system_roots(None, Some("/etc/ssl/certs")));
+        assert_eq!(
+            AWS_ROOT_CAS.matches("-----BEGIN CERTIFICATE-----").count(),
+            5
+        );
+        assert_eq!(AWS_ROOT_CAS.matches("-----END CERTIFICATE-----").count(), 5);
+    }
+
+    /// An SDK client made on the Lambda config loads its roots (the five certificates, parsed
+    /// when the HTTP client becomes a client's: a bad one would panic here).
+    #[cfg(feature = "dynamo")]
+    #[test]
+    fn a_client_on_the_lambda_config_loads_the_aws_roots() {
+        let sdk = env_config(Some("us-east-1".to_owned()));
+        let _client = crate::store::dynamo::DynamoTable::client(&sdk);
     }
 
     #[test]
