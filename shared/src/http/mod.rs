@@ -124,13 +124,10 @@ impl Function {
 
 /// Every route of every HTTP function.
 pub fn routes() -> Vec<Route> {
-    let mut routes: Vec<Route> = FUNCTIONS
-        .iter()
-        .flat_map(|function| function.routes())
-        .collect();
+    let routes = FUNCTIONS.iter().flat_map(|function| function.routes());
     #[cfg(feature = "docs")]
-    routes.extend(local_routes());
-    routes
+    let routes = routes.chain(local_routes());
+    routes.collect()
 }
 
 /// Routes of the local server only (`function` [`LOCAL`]): the API's own description (only with
