@@ -69,14 +69,21 @@ impl App {
     }
 
     /// The context a Lambda function runs with: DynamoDB from `TABLE_NAME` (and optionally
-    /// `DYNAMODB_ENDPOINT`) on the process's one SDK config ([`crate::aws::config`], which the
-    /// function's other clients share), settings from the environment.
+    /// `DYNAMODB_ENDPOINT`) on the process's one Lambda SDK config
+    /// ([`crate::aws::lambda_config`], which the function's other clients share), settings from
+    /// the environment.
     #[cfg(feature = "dynamo")]
     pub async fn for_lambda() -> anyhow::Result<Self> {
         use crate::store::dynamo::DynamoTable;
         let name = crate::aws::env_value("TABLE_NAME")
             .ok_or_else(|| anyhow::anyhow!("TABLE_NAME is not set"))?;
-        let table = DynamoTable::new(DynamoTable::client(crate::aws::config().await), name);
+        let table = DynamoTable::new(DynamoTable::client(crate::aws::lambda_config()), name);
+        // With `TENANTRY_CONNECT_AT_INIT=1` the DynamoDB connection is opened during init instead
+        // of by the first request: the cold-start bench's `tls-init` setup (issue 14,
+        // BENCHMARKS.md "Cold start (issue 14)"); off by default, see there why.
+        if crate::aws::env_value("TENANTRY_CONNECT_AT_INIT").as_deref() == Some("1") {
+            table.connect().await;
+        }
         Ok(App::new(Arc::new(table), Config::from_env()))
     }
 }

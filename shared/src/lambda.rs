@@ -4,18 +4,18 @@
 use crate::app::App;
 use crate::http;
 
-/// Serves the routes of `function` (its name in the route table) inside Lambda.
-pub async fn serve(function: &'static str) -> Result<(), lambda_http::Error> {
+/// Serves the routes of `function` (`http::ACCOUNTS`, …) inside Lambda.
+pub async fn serve(function: &http::Function) -> Result<(), lambda_http::Error> {
     // With `LoggingConfig: LogFormat: JSON` this subscriber writes JSON lines.
-    lambda_http::tracing::init_default_subscriber();
+    crate::telemetry::init_lambda();
     let app = App::for_lambda().await?;
-    lambda_http::run(http::router(app, Some(function))).await
+    lambda_http::run(http::function_router(app, function)).await
 }
 
 /// The same for a function whose answers stream (its Function URL runs in `RESPONSE_STREAM`
 /// mode): each chunk of the body is sent to the client as it is produced.
-pub async fn serve_streaming(function: &'static str) -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+pub async fn serve_streaming(function: &http::Function) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init_lambda();
     let app = App::for_lambda().await?;
-    lambda_http::run_with_streaming_response(http::router(app, Some(function))).await
+    lambda_http::run_with_streaming_response(http::function_router(app, function)).await
 }

@@ -59,15 +59,44 @@ pub fn check_policy_of(field: &str, password: &str) -> Decided<()> {
             format!("at most {MAX_CHARS} characters are allowed"),
         ));
     }
-    if passwords::analyzer::is_common_password(password)
-        || passwords::analyzer::is_common_password(password.to_lowercase())
-    {
+    if is_common(password) || is_common(&password.to_lowercase()) {
         return Err(Refusal::invalid(
             field,
             "this password is too common, choose another",
         ));
     }
     Ok(())
+}
+
+/// The common passwords of at least [`MIN_CHARS`] characters (shorter ones are refused before
+/// the list is asked), one a line, sorted by bytes: `data/common-passwords.txt`, made from the
+/// list of the `passwords` crate (MIT; `data/README.md` says how). One string, searched in place:
+/// no table of pointers to relocate at load, a third of the bytes of the crate's form.
+static COMMON: &str = include_str!("../data/common-passwords.txt");
+
+/// Whether `password` is on the list of common passwords: a binary search over the lines of
+/// [`COMMON`].
+pub fn is_common(password: &str) -> bool {
+    let list = COMMON.as_bytes();
+    let wanted = password.as_bytes();
+    let (mut low, mut high) = (0, list.len());
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let start = list[..middle]
+            .iter()
+            .rposition(|&byte| byte == b'\n')
+            .map_or(0, |at| at + 1);
+        let end = list[middle..]
+            .iter()
+            .position(|&byte| byte == b'\n')
+            .map_or(list.len(), |at| middle + at);
+        match list[start..end].cmp(wanted) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => low = end + 1,
+            std::cmp::Ordering::Greater => high = start,
+        }
+    }
+    false
 }
 
 /// At most this many hashes or verifications run at once per process; more wait their turn, so
@@ -235,6 +264,37 @@ mod tests {
         assert_eq!(
             verify(long, stored, cost).await.expect("verify"),
             Verdict::Right
+        );
+    }
+
+    #[test]
+    fn the_list_finds_each_of_its_lines_and_nothing_else() {
+        let lines: Vec<&str> = COMMON.lines().collect();
+        assert!(
+            lines
+                .windows(2)
+                .all(|pair| pair[0].as_bytes() < pair[1].as_bytes())
+        );
+        assert!(lines.iter().all(|line| line.chars().count() >= MIN_CHARS));
+        for line in &lines {
+            assert!(is_common(line), "{line:?} not found");
+            // Between two neighbours, at either end, or a prefix of one: not on the list.
+            assert!(!is_common(&format!("{line}\u{0}")));
+        }
+        for absent in [
+            "",
+            "\n",
+            "!",
+            "password1!x",
+            "~~~~~~~~~~~~",
+            "correct horse battery",
+        ] {
+            assert!(!is_common(absent), "{absent:?}");
+        }
+        assert!(is_common("password") && is_common("12345678") && is_common("iloveyou"));
+        assert!(
+            check_policy("Password").is_err(),
+            "the lower-case form is on the list"
         );
     }
 }

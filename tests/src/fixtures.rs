@@ -147,7 +147,7 @@ pub async fn local_sdk_config() -> aws_config::SdkConfig {
     // DynamoDB Local answers a long wait for its (coarser than AWS's) locks with a retryable
     // 500 under the suite's concurrency: give it more attempts than production has.
     let retries = aws_config::retry::RetryConfig::standard().with_max_attempts(8);
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let mut loader = shared::aws::loader()
         .timeout_config(timeouts)
         .retry_config(retries);
     if !set("AWS_ACCESS_KEY_ID") {

@@ -194,7 +194,7 @@ async fn ses_sender_names_never_carry_a_line_break() {
 #[tokio::test]
 async fn ses_unreachable_is_unavailable() {
     // Nothing listens on port 1 of the loopback: the connection is refused at once.
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let sdk = shared::aws::loader()
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
             "local", "local", None, None, "tests",

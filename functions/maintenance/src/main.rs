@@ -1,5 +1,6 @@
 //! The `maintenance` Lambda function: the scheduled job (an EventBridge schedule, hourly) that
-//! sends token expiry warnings and deletes stale unverified accounts (`shared::maintenance`).
+//! sends token expiry warnings, marks invitations past their time expired and deletes stale
+//! unverified accounts (`shared::maintenance`).
 
 use std::sync::Arc;
 
@@ -9,9 +10,9 @@ use shared::mail::SesMailer;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // With `LoggingConfig: LogFormat: JSON` this subscriber writes JSON lines.
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::telemetry::init_lambda();
     let app = shared::app::App::for_lambda().await?;
-    let mailer = Arc::new(SesMailer::from_env(shared::aws::config().await)?);
+    let mailer = Arc::new(SesMailer::from_env(shared::aws::lambda_config())?);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
         let (app, mailer) = (app.clone(), mailer.clone());
         async move {

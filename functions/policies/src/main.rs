@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve("policies").await
+    shared::lambda::serve(&shared::http::POLICIES).await
 }

@@ -4,5 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve("policy-check").await
+    shared::lambda::serve(&shared::http::POLICY_CHECK).await
 }

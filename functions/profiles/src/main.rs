@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve("profiles").await
+    shared::lambda::serve(&shared::http::PROFILES).await
 }

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve("run-users").await
+    shared::lambda::serve(&shared::http::RUN_USERS).await
 }

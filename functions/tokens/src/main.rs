@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve("tokens").await
+    shared::lambda::serve(&shared::http::TOKENS).await
 }

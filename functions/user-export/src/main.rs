@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::serve_streaming("user-export").await
+    shared::lambda::serve_streaming(&shared::http::USER_EXPORT).await
 }

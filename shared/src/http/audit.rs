@@ -39,9 +39,10 @@ pub fn request_id(parts: &Parts) -> String {
 fn lambda_request_id(parts: &Parts) -> Option<String> {
     use lambda_http::RequestExt;
     use lambda_http::request::RequestContext;
+    // The Lambdas build lambda_http with the HTTP API event only (the template's one source).
     match parts.request_context_ref()? {
         RequestContext::ApiGatewayV2(context) => context.request_id.clone(),
-        RequestContext::ApiGatewayV1(context) => context.request_id.clone(),
+        #[allow(unreachable_patterns)]
         _ => None,
     }
 }
@@ -83,70 +84,75 @@ pub fn actor_of(principal: &Principal) -> Actor {
     }
 }
 
-pub fn routes() -> Vec<Route> {
-    let doc = |operation, summary| {
-        Doc::new(operation, summary, schema::<AuditPageBody>)
-            .query(
-                "start",
-                "Entries at or after this time (RFC 3339)",
-                false,
-                json!({"type": "string", "format": "date-time"}),
-            )
-            .query(
-                "end",
-                "Entries at or before this time (RFC 3339)",
-                false,
-                json!({"type": "string", "format": "date-time"}),
-            )
-            .query(
-                "action",
-                "Only this action (`profile.updated`, `login.failed`, …)",
-                false,
-                json!({"type": "string"}),
-            )
-            .query(
-                "actor",
-                "Only this actor's id (an account, a token, a run user), or `system`",
-                false,
-                json!({"type": "string"}),
-            )
-            .query(
-                "limit",
-                "Entries per page, 1 to 100 (default 50)",
-                false,
-                json!({"type": "integer", "minimum": 1, "maximum": 100}),
-            )
-            .query(
-                "cursor",
-                "The `next_cursor` of the previous page (same query)",
-                false,
-                json!({"type": "string"}),
-            )
-    };
-    vec![
-        Route {
-            function: "profiles",
-            method: Method::GET,
-            path: "/v1/profiles/{pid}/audit",
-            access: Access::admin(Area::Governance),
-            handler: get(profile_audit),
-            doc: doc(
-                "listProfileAudit",
-                "The profile's audit entries, newest first",
-            ),
-        },
-        Route {
-            function: "accounts",
-            method: Method::GET,
-            path: "/v1/account/audit",
-            access: Access::Session,
-            handler: get(account_audit),
-            doc: doc(
-                "listAccountAudit",
-                "My account's audit entries (logins, password changes, …), newest first",
-            ),
-        },
-    ]
+/// The filters and paging both lists take.
+fn doc(operation: &'static str, summary: &'static str) -> Doc {
+    Doc::new(operation, summary, schema::<AuditPageBody>)
+        .query(
+            "start",
+            "Entries at or after this time (RFC 3339)",
+            false,
+            json!({"type": "string", "format": "date-time"}),
+        )
+        .query(
+            "end",
+            "Entries at or before this time (RFC 3339)",
+            false,
+            json!({"type": "string", "format": "date-time"}),
+        )
+        .query(
+            "action",
+            "Only this action (`profile.updated`, `login.failed`, …)",
+            false,
+            json!({"type": "string"}),
+        )
+        .query(
+            "actor",
+            "Only this actor's id (an account, a token, a run user), or `system`",
+            false,
+            json!({"type": "string"}),
+        )
+        .query(
+            "limit",
+            "Entries per page, 1 to 100 (default 50)",
+            false,
+            json!({"type": "integer", "minimum": 1, "maximum": 100}),
+        )
+        .query(
+            "cursor",
+            "The `next_cursor` of the previous page (same query)",
+            false,
+            json!({"type": "string"}),
+        )
+}
+
+/// `GET /v1/profiles/{pid}/audit` (the `profiles` function).
+pub fn profile_routes() -> Vec<Route> {
+    vec![Route {
+        function: "profiles",
+        method: Method::GET,
+        path: "/v1/profiles/{pid}/audit",
+        access: Access::admin(Area::Governance),
+        handler: get(profile_audit),
+        doc: doc(
+            "listProfileAudit",
+            "The profile's audit entries, newest first",
+        ),
+    }]
+}
+
+/// `GET /v1/account/audit` (the `accounts` function).
+pub fn account_routes() -> Vec<Route> {
+    vec![Route {
+        function: "accounts",
+        method: Method::GET,
+        path: "/v1/account/audit",
+        access: Access::Session,
+        handler: get(account_audit),
+        doc: doc(
+            "listAccountAudit",
+            "My account's audit entries (logins, password changes, …), newest first",
+        ),
+    }]
 }
 
 /// One audit entry.

@@ -24,7 +24,9 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::MethodRouter;
+#[cfg(feature = "docs")]
+use axum::routing::get;
 
 use crate::app::App;
 use crate::domain::access::{self, Access, Bearer, Intent};
@@ -44,7 +46,8 @@ pub struct Route {
     pub path: &'static str,
     pub access: Access,
     pub handler: MethodRouter<App>,
-    /// What the OpenAPI document says about it: summary, schemas, errors.
+    /// What the OpenAPI document says about it: summary, schemas, errors (nothing without the
+    /// `docs` feature).
     pub doc: Doc,
 }
 
@@ -57,24 +60,80 @@ pub struct RouteInfo {
     pub access: Access,
 }
 
-/// Every route of every HTTP function.
-pub fn routes() -> Vec<Route> {
-    let mut routes = accounts::routes();
-    routes.extend(recovery::routes());
-    routes.extend(profiles::routes());
-    routes.extend(tokens::routes());
-    routes.extend(team::routes());
-    routes.extend(run::routes());
-    routes.extend(run_users::routes());
-    routes.extend(export::routes());
-    routes.extend(policies::routes());
-    routes.extend(policy_check::routes());
-    routes.extend(audit::routes());
-    routes.extend(local_routes());
-    routes
+/// One HTTP function: its name in the route table and the modules whose routes it serves.
+///
+/// A Lambda builds its router from its own [`Function`] ([`function_router`]), so that it links
+/// only its own handlers and what they call, not every function's (issue 14, BENCHMARKS.md
+/// "Package size (issue 14)"); the local server and the tests take every route ([`routes`]).
+pub struct Function {
+    pub name: &'static str,
+    /// Each returns routes whose `function` is `name` (`tests::every_function_has_its_own_routes`).
+    pub routes: &'static [fn() -> Vec<Route>],
 }
 
-/// Routes of the local server only (`function` [`LOCAL`]): the API's own description.
+pub const ACCOUNTS: Function = Function {
+    name: "accounts",
+    routes: &[accounts::routes, recovery::routes, audit::account_routes],
+};
+pub const PROFILES: Function = Function {
+    name: "profiles",
+    routes: &[profiles::routes, audit::profile_routes],
+};
+pub const TOKENS: Function = Function {
+    name: "tokens",
+    routes: &[tokens::routes],
+};
+pub const TEAM: Function = Function {
+    name: "team",
+    routes: &[team::routes],
+};
+pub const RUN_USERS: Function = Function {
+    name: run_users::FUNCTION,
+    routes: &[run::routes, run_users::routes],
+};
+pub const USER_EXPORT: Function = Function {
+    name: export::FUNCTION,
+    routes: &[export::routes],
+};
+pub const POLICIES: Function = Function {
+    name: policies::FUNCTION,
+    routes: &[policies::routes],
+};
+pub const POLICY_CHECK: Function = Function {
+    name: policy_check::FUNCTION,
+    routes: &[policy_check::routes],
+};
+
+/// Every HTTP function, in the order of the route table.
+pub const FUNCTIONS: [&Function; 8] = [
+    &ACCOUNTS,
+    &PROFILES,
+    &TOKENS,
+    &TEAM,
+    &RUN_USERS,
+    &USER_EXPORT,
+    &POLICIES,
+    &POLICY_CHECK,
+];
+
+impl Function {
+    /// This function's routes.
+    pub fn routes(&self) -> Vec<Route> {
+        self.routes.iter().flat_map(|routes| routes()).collect()
+    }
+}
+
+/// Every route of every HTTP function.
+pub fn routes() -> Vec<Route> {
+    let routes = FUNCTIONS.iter().flat_map(|function| function.routes());
+    #[cfg(feature = "docs")]
+    let routes = routes.chain(local_routes());
+    routes.collect()
+}
+
+/// Routes of the local server only (`function` [`LOCAL`]): the API's own description (only with
+/// the `docs` feature, which the Lambdas leave off).
+#[cfg(feature = "docs")]
 fn local_routes() -> Vec<Route> {
     vec![Route {
         function: LOCAL,
@@ -118,11 +177,22 @@ fn method_name(method: &Method) -> &'static str {
 /// The router of one function (`Some("accounts")`), or of every function (`None`, the local
 /// server). Every route passes the access check it declared before its handler runs.
 pub fn router(app: App, function: Option<&str>) -> Router {
+    let routes = routes()
+        .into_iter()
+        .filter(|route| function.is_none_or(|name| name == route.function));
+    router_of(app, routes)
+}
+
+/// The router of one Lambda function: the same as `router(app, Some(function.name))`, built from
+/// the function's own routes only.
+pub fn function_router(app: App, function: &Function) -> Router {
+    let routes = function.routes().into_iter();
+    router_of(app, routes.filter(|route| route.function == function.name))
+}
+
+fn router_of(app: App, routes: impl Iterator<Item = Route>) -> Router {
     let mut router = Router::new();
-    for route in routes() {
-        if function.is_some_and(|name| name != route.function) {
-            continue;
-        }
+    for route in routes {
         let access = route.access;
         let guarded = route.handler.route_layer(middleware::from_fn_with_state(
             app.clone(),
@@ -311,4 +381,28 @@ pub fn refuse_query_tokens(query: Option<&str>) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_function_has_its_own_routes() {
+        let mut names: Vec<&str> = FUNCTIONS.iter().map(|function| function.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FUNCTIONS.len(), "a function is listed twice");
+        for function in FUNCTIONS {
+            let routes = function.routes();
+            assert!(!routes.is_empty(), "{} has no route", function.name);
+            for route in routes {
+                assert_eq!(
+                    route.function, function.name,
+                    "{} {}",
+                    route.method, route.path
+                );
+            }
+        }
+    }
 }

@@ -35,13 +35,13 @@ pub fn source_address(parts: &Parts) -> SourceAddress {
         .map_or(SourceAddress::Unknown, SourceAddress::Ip)
 }
 
-/// API Gateway's view of the caller (`requestContext.http.sourceIp` for HTTP APIs,
-/// `requestContext.identity.sourceIp` for REST APIs).
+/// API Gateway's view of the caller (`requestContext.http.sourceIp`): the HTTP API's payload 2.0,
+/// which Function URLs send too. `lambda_http` is built with that event type only (issue 14): a
+/// REST API, ALB or WebSocket event is not one the functions can parse.
 #[cfg(feature = "lambda")]
 fn lambda_source_ip(parts: &Parts) -> Option<&str> {
     match parts.request_context_ref()? {
         RequestContext::ApiGatewayV2(context) => context.http.source_ip.as_deref(),
-        RequestContext::ApiGatewayV1(context) => context.identity.source_ip.as_deref(),
         _ => None,
     }
 }

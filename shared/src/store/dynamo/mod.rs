@@ -52,8 +52,10 @@ impl DynamoTable {
             .ok()
             .filter(|name| !name.trim().is_empty())
             .context("TABLE_NAME is not set")?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Ok(DynamoTable::new(DynamoTable::client(&sdk), table))
+        Ok(DynamoTable::new(
+            DynamoTable::client(crate::aws::config().await),
+            table,
+        ))
     }
 
     /// A DynamoDB client from a loaded SDK config, with an operation timeout
@@ -66,6 +68,25 @@ impl DynamoTable {
             config = config.endpoint_url(endpoint);
         }
         Client::from_conf(config.build())
+    }
+
+    /// Opens the client's connection to DynamoDB (DNS, TCP, TLS, the SDK's first signing) with
+    /// a GetItem of a key no item has, so that the first request finds it open: what a Lambda
+    /// does during its init (`App::for_lambda`, issue 14). Errors are only logged: the first
+    /// real call will meet them again and answer for them.
+    pub async fn connect(&self) {
+        let key = Key::new("#connect", "#connect");
+        if let Err(error) = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_attributes(&key)))
+            .projection_expression("PK")
+            .send()
+            .await
+        {
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "opening the DynamoDB connection during init failed");
+        }
     }
 
     pub fn table_name(&self) -> &str {
