@@ -69,14 +69,19 @@ fn trusts_system_roots(ssl_cert_file: Option<&str>, ssl_cert_dir: Option<&str>) 
 /// it, during init: 3.6 ms of a cold start on this machine for roots that AWS's endpoints never
 /// use (issue 14, BENCHMARKS.md "Cold start (issue 14)").
 fn lambda_http_client() -> aws_types::sdk_config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{
-        Provider, TlsContext, TrustStore, rustls_provider::CryptoMode,
-    };
     let file = env_value("SSL_CERT_FILE");
     let dir = env_value("SSL_CERT_DIR");
     if trusts_system_roots(file.as_deref(), dir.as_deref()) {
         return http_client();
     }
+    aws_roots_http_client()
+}
+
+/// [`http_client`] trusting only [`AWS_ROOT_CAS`].
+fn aws_roots_http_client() -> aws_types::sdk_config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{
+        Provider, TlsContext, TrustStore, rustls_provider::CryptoMode,
+    };
     let trust = TrustStore::empty()
         .with_native_roots(false)
         .with_pem_certificate(AWS_ROOT_CAS.as_bytes());
@@ -172,7 +177,12 @@ mod tests {
     #[cfg(feature = "dynamo")]
     #[test]
     fn a_client_on_the_lambda_config_loads_the_aws_roots() {
-        let sdk = env_config(Some("us-east-1".to_owned()));
+        // Not `env_config`: the environment running the tests may set SSL_CERT_FILE.
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .http_client(aws_roots_http_client())
+            .build();
         let _client = crate::store::dynamo::DynamoTable::client(&sdk);
     }
 
