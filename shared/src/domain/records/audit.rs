@@ -135,6 +135,7 @@ impl Action {
 /// What it was done to: `{type, id}` (`profile`, `token`, `run_user`, `policy`, `member`,
 /// `invitation`, `account`, `session`, `settings`, `resource_types`, `limits`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "AuditTarget")]
 pub struct Target {
     #[serde(rename = "type")]
     pub kind: String,
