@@ -193,15 +193,8 @@ async fn warn(
     let profile: ProfileRecord = keys::from_item(profile)?;
     let sent =
         keys::notification_marker(&format!("token-warning-{}-{}", warning.days, warning.tid));
-    let mut marker = Item::new();
-    marker.insert("PK".into(), sent.pk.clone().into());
-    marker.insert("SK".into(), sent.sk.clone().into());
-    marker.insert(
-        "ttl".into(),
-        (warning.expires_at + Duration::days(SENT_MARKER_DAYS))
-            .timestamp()
-            .into(),
-    );
+    let ttl = (warning.expires_at + Duration::days(SENT_MARKER_DAYS)).timestamp();
+    let marker = keys::to_item(&sent, &serde_json::json!({ "ttl": ttl }))?;
     match app.table.put(marker, Some(Condition::NotExists)).await {
         Ok(()) => {}
         // Another run (or this one, before a crash) sent it.
