@@ -267,8 +267,9 @@ SENSITIVE_ROUTES = (
     "POST /v1/profiles/{pid}/run/password-reset",
     "POST /v1/profiles/{pid}/run/password-reset/confirm",
 )
-# The functions that hash passwords on their hot path (argon2id, one core per hash).
-HASHING_FUNCTIONS = ("accounts", "tokens", "run-users")
+# The function that hashes passwords on its hot path (argon2id, one core per hash): every route
+# that hashes or verifies one (shared::http::PASSWORDS) but the two deletions.
+HASHING_FUNCTIONS = ("passwords",)
 ONE_VCPU_MB = 1769
 # Operator-supplied e-mail parameters: no default, a pattern that refuses placeholders.
 EMAIL_PARAMETERS = {
@@ -849,7 +850,7 @@ MUTATIONS = [
     ("email-parameters", "the AllowedPattern of AlarmEmail", lambda c: c.template["Parameters"]["AlarmEmail"].pop("AllowedPattern")),
     ("samconfig", "the prod environment", lambda c: c.samconfig.pop("prod")),
     ("samconfig", "(a placeholder e-mail in dev)", lambda c: c.samconfig["dev"]["deploy"]["parameters"]["parameter_overrides"].append("MailFrom=no-reply@example.com")),
-    ("memory-sizes", "the accounts function's memory size", lambda c: _props(c.template, "AccountsFunction").pop("MemorySize")),
+    ("memory-sizes", "the passwords function's memory size", lambda c: _props(c.template, "PasswordsFunction").pop("MemorySize")),
     ("memory-sizes", "the README's reasoning", lambda c: setattr(c, "readme", c.readme.replace("argon2", "hashing"))),
     ("tracing", "Tracing", lambda c: c.template["Globals"]["Function"].pop("Tracing")),
     ("canary", "AutoPublishAlias", lambda c: c.template["Globals"]["Function"].pop("AutoPublishAlias")),

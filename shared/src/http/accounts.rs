@@ -1,5 +1,6 @@
-//! The `accounts` function: sign-up, login, logout, the account itself and its statistics (its
-//! security routes are in `recovery`).
+//! The account's routes: sign-up, login, logout, the account itself and its statistics (its
+//! security routes are in `recovery`). Sign-up and login hash or verify a password and are
+//! served by the `passwords` function ([`password_routes`]); the others by `accounts`.
 
 use axum::Extension;
 use std::collections::BTreeMap;
@@ -40,29 +41,6 @@ pub fn routes() -> Vec<Route> {
     vec![
         route(
             Method::POST,
-            "/v1/accounts",
-            Access::Anyone,
-            post(sign_up),
-            Doc::new(
-                "signUp",
-                "Create an account, with its first profile",
-                signed_up_schema,
-            )
-            .status(StatusCode::CREATED)
-            .body(schema::<SignUpBody>)
-            .errors(&[StatusCode::CONFLICT]),
-        ),
-        route(
-            Method::POST,
-            "/v1/login",
-            Access::Anyone,
-            post(login),
-            Doc::new("login", "Log in: a session token", session_schema)
-                .body(schema::<LoginBody>)
-                .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
-        ),
-        route(
-            Method::POST,
             "/v1/logout",
             Access::Session,
             post(logout),
@@ -95,6 +73,44 @@ pub fn routes() -> Vec<Route> {
                 false,
                 month_schema(),
             ),
+        ),
+    ]
+}
+
+/// The routes of this module that hash or verify a password: served by the `passwords` function
+/// ([`super::PASSWORDS`]), at the memory that gives argon2id a whole core.
+pub fn password_routes() -> Vec<Route> {
+    let route = |method, path, access, handler, doc| Route {
+        function: super::PASSWORDS.name,
+        method,
+        path,
+        access,
+        handler,
+        doc,
+    };
+    vec![
+        route(
+            Method::POST,
+            "/v1/accounts",
+            Access::Anyone,
+            post(sign_up),
+            Doc::new(
+                "signUp",
+                "Create an account, with its first profile",
+                signed_up_schema,
+            )
+            .status(StatusCode::CREATED)
+            .body(schema::<SignUpBody>)
+            .errors(&[StatusCode::CONFLICT]),
+        ),
+        route(
+            Method::POST,
+            "/v1/login",
+            Access::Anyone,
+            post(login),
+            Doc::new("login", "Log in: a session token", session_schema)
+                .body(schema::<LoginBody>)
+                .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
         ),
     ]
 }

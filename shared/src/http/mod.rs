@@ -103,9 +103,25 @@ pub const POLICY_CHECK: Function = Function {
     name: policy_check::FUNCTION,
     routes: &[policy_check::routes],
 };
+/// Every route that hashes or verifies a password on its usual path (sign-up, login, password
+/// changes and resets, token issue, run users' creation with a password), whatever module it
+/// belongs to: argon2id is CPU-bound and uses one core, so this function runs at the memory
+/// that gives it a whole vCPU while the others, which wait on DynamoDB, run small and cheap
+/// (DECISIONS.md "The passwords function"). The two deletions re-enter the password too but
+/// stay with what they delete: they are rare and their erasure is most of their work.
+pub const PASSWORDS: Function = Function {
+    name: "passwords",
+    routes: &[
+        accounts::password_routes,
+        recovery::password_routes,
+        tokens::password_routes,
+        run::password_routes,
+        run_users::password_routes,
+    ],
+};
 
 /// Every HTTP function, in the order of the route table.
-pub const FUNCTIONS: [&Function; 8] = [
+pub const FUNCTIONS: [&Function; 9] = [
     &ACCOUNTS,
     &PROFILES,
     &TOKENS,
@@ -114,6 +130,7 @@ pub const FUNCTIONS: [&Function; 8] = [
     &USER_EXPORT,
     &POLICIES,
     &POLICY_CHECK,
+    &PASSWORDS,
 ];
 
 impl Function {

@@ -1,5 +1,6 @@
-//! The `accounts` function's security routes: e-mail verification, password reset and change, and
-//! the account's deletion.
+//! The account's security routes: e-mail verification, password reset and change, and the
+//! account's deletion. The reset's confirmation and the change hash a password and are served by
+//! the `passwords` function ([`password_routes`]); the others by `accounts`.
 
 use axum::Extension;
 use axum::extract::State;
@@ -81,6 +82,21 @@ pub fn routes() -> Vec<Route> {
             .status(StatusCode::ACCEPTED)
             .body(schema::<ResetBody>),
         ),
+    ]
+}
+
+/// The routes of this module that hash or verify a password: served by the `passwords` function
+/// ([`super::PASSWORDS`]), at the memory that gives argon2id a whole core.
+pub fn password_routes() -> Vec<Route> {
+    let route = |method, path, access, handler, doc| Route {
+        function: super::PASSWORDS.name,
+        method,
+        path,
+        access,
+        handler,
+        doc,
+    };
+    vec![
         route(
             Method::POST,
             "/v1/password-reset/confirm",

@@ -1,4 +1,5 @@
-//! The `run-users` function, the run users' own side: a profile's sign-up settings (read by
+//! The run users' own side (the `run-users` function; sign-up, login and the password routes
+//! by `passwords`, [`password_routes`]): a profile's sign-up settings (read by
 //! anyone), sign-up, login and password reset (open, on an existing profile), and what a
 //! signed-in run user does about itself (`/v1/run/*`). Every route counts one `api_requests`
 //! use of the profile.
@@ -48,6 +49,65 @@ pub fn routes() -> Vec<Route> {
         ),
         route(
             Method::POST,
+            "/v1/profiles/{pid}/run/password-reset",
+            Access::Application,
+            post(password_reset),
+            Doc::new(
+                "runPasswordReset",
+                "E-mail a run user a password-reset link (202, whether or not the e-mail is known)",
+                detail_schema,
+            )
+            .status(StatusCode::ACCEPTED)
+            .body(schema::<ResetBody>),
+        ),
+        route(
+            Method::GET,
+            "/v1/run/me",
+            Access::RunUser,
+            get(me),
+            Doc::new(
+                "getRunMe",
+                "The signed-in run user's own record",
+                run_user_schema,
+            ),
+        ),
+        route(
+            Method::PATCH,
+            "/v1/run/me",
+            Access::RunUser,
+            patch(update_me),
+            Doc::new(
+                "updateRunMe",
+                "Edit one's own name, timezone, company, phone, language",
+                run_user_schema,
+            )
+            .body(schema::<OwnChangesBody>)
+            .errors(&[StatusCode::CONFLICT]),
+        ),
+        route(
+            Method::POST,
+            "/v1/run/logout",
+            Access::RunUser,
+            post(logout),
+            Doc::no_content("runLogout", "End this run-user session"),
+        ),
+    ]
+}
+
+/// The routes of this module that hash or verify a password: served by the `passwords` function
+/// ([`super::PASSWORDS`]), at the memory that gives argon2id a whole core.
+pub fn password_routes() -> Vec<Route> {
+    let route = |method, path, access, handler, doc| Route {
+        function: super::PASSWORDS.name,
+        method,
+        path,
+        access,
+        handler,
+        doc,
+    };
+    vec![
+        route(
+            Method::POST,
             "/v1/profiles/{pid}/run/signup",
             Access::Application,
             post(sign_up),
@@ -81,19 +141,6 @@ pub fn routes() -> Vec<Route> {
         ),
         route(
             Method::POST,
-            "/v1/profiles/{pid}/run/password-reset",
-            Access::Application,
-            post(password_reset),
-            Doc::new(
-                "runPasswordReset",
-                "E-mail a run user a password-reset link (202, whether or not the e-mail is known)",
-                detail_schema,
-            )
-            .status(StatusCode::ACCEPTED)
-            .body(schema::<ResetBody>),
-        ),
-        route(
-            Method::POST,
             "/v1/profiles/{pid}/run/password-reset/confirm",
             Access::Application,
             post(password_reset_confirm),
@@ -105,30 +152,6 @@ pub fn routes() -> Vec<Route> {
             .errors(&[StatusCode::UNAUTHORIZED]),
         ),
         route(
-            Method::GET,
-            "/v1/run/me",
-            Access::RunUser,
-            get(me),
-            Doc::new(
-                "getRunMe",
-                "The signed-in run user's own record",
-                run_user_schema,
-            ),
-        ),
-        route(
-            Method::PATCH,
-            "/v1/run/me",
-            Access::RunUser,
-            patch(update_me),
-            Doc::new(
-                "updateRunMe",
-                "Edit one's own name, timezone, company, phone, language",
-                run_user_schema,
-            )
-            .body(schema::<OwnChangesBody>)
-            .errors(&[StatusCode::CONFLICT]),
-        ),
-        route(
             Method::PUT,
             "/v1/run/me/password",
             Access::RunUser,
@@ -138,13 +161,6 @@ pub fn routes() -> Vec<Route> {
                 "Change one's own password; every other session ends",
             )
             .body(schema::<PasswordChangeBody>),
-        ),
-        route(
-            Method::POST,
-            "/v1/run/logout",
-            Access::RunUser,
-            post(logout),
-            Doc::no_content("runLogout", "End this run-user session"),
         ),
     ]
 }

@@ -1,4 +1,5 @@
-//! The `run-users` function, the team's side: sign-up settings, and the profile's run users
+//! The run users, the team's side (the `run-users` function; creation and the password by
+//! `passwords`, [`password_routes`]): sign-up settings, and the profile's run users
 //! listed, created, read, edited, given a password, deleted. Any role on the profile (API
 //! tokens by their permission); every route counts one `api_requests` use.
 
@@ -73,16 +74,6 @@ pub fn routes() -> Vec<Route> {
             .query("cursor", "The `next_cursor` of the previous page (same query)", false, serde_json::json!({"type": "string"})),
         ),
         route(
-            Method::POST,
-            "/v1/profiles/{pid}/run/users",
-            member,
-            post(create),
-            Doc::new("createRunUser", "Create a run user", run_user_schema)
-                .status(StatusCode::CREATED)
-                .body(schema::<NewRunUserBody>)
-                .errors(&[StatusCode::CONFLICT]),
-        ),
-        route(
             Method::GET,
             "/v1/profiles/{pid}/run/users/{uid}",
             member,
@@ -108,6 +99,32 @@ pub fn routes() -> Vec<Route> {
             member,
             delete(remove),
             Doc::no_content("deleteRunUser", "Delete a run user; its sessions end"),
+        ),
+    ]
+}
+
+/// The routes of this module that hash or verify a password: served by the `passwords` function
+/// ([`super::PASSWORDS`]), at the memory that gives argon2id a whole core.
+pub fn password_routes() -> Vec<Route> {
+    let member = Access::member(Area::App).metered();
+    let route = |method, path, access, handler, doc| Route {
+        function: super::PASSWORDS.name,
+        method,
+        path,
+        access,
+        handler,
+        doc,
+    };
+    vec![
+        route(
+            Method::POST,
+            "/v1/profiles/{pid}/run/users",
+            member,
+            post(create),
+            Doc::new("createRunUser", "Create a run user", run_user_schema)
+                .status(StatusCode::CREATED)
+                .body(schema::<NewRunUserBody>)
+                .errors(&[StatusCode::CONFLICT]),
         ),
         route(
             Method::PUT,

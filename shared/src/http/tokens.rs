@@ -1,4 +1,5 @@
-//! The `tokens` function: issue (password re-entered), list, revoke a profile's API tokens.
+//! A profile's API tokens: list and revoke (the `tokens` function), issue (password re-entered,
+//! so served by the `passwords` function: [`password_routes`]).
 
 use axum::Extension;
 use axum::extract::State;
@@ -32,20 +33,6 @@ pub fn routes() -> Vec<Route> {
     };
     vec![
         route(
-            Method::POST,
-            "/v1/profiles/{pid}/tokens",
-            post(issue),
-            Doc::new(
-                "issueToken",
-                "Issue an API token (password re-entered); its secret is shown once",
-                issued_schema,
-            )
-            .status(StatusCode::CREATED)
-            .body(schema::<IssueBody>)
-            // 429: the re-entered password is throttled like a login.
-            .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
-        ),
-        route(
             Method::GET,
             "/v1/profiles/{pid}/tokens",
             get(list),
@@ -62,6 +49,33 @@ pub fn routes() -> Vec<Route> {
             Doc::no_content("revokeToken", "Revoke an API token"),
         ),
     ]
+}
+
+/// The routes of this module that hash or verify a password: served by the `passwords` function
+/// ([`super::PASSWORDS`]), at the memory that gives argon2id a whole core.
+pub fn password_routes() -> Vec<Route> {
+    let route = |method, path, handler, doc| Route {
+        function: super::PASSWORDS.name,
+        method,
+        path,
+        access: Access::member(Area::Governance),
+        handler,
+        doc,
+    };
+    vec![route(
+        Method::POST,
+        "/v1/profiles/{pid}/tokens",
+        post(issue),
+        Doc::new(
+            "issueToken",
+            "Issue an API token (password re-entered); its secret is shown once",
+            issued_schema,
+        )
+        .status(StatusCode::CREATED)
+        .body(schema::<IssueBody>)
+        // 429: the re-entered password is throttled like a login.
+        .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
+    )]
 }
 
 /// `POST /v1/profiles/{pid}/tokens`: the token, with its secret.

@@ -54,7 +54,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use tenantry_tests::api::Api;
+use tenantry_tests::api::{Api, PASSWORD};
 use tenantry_tests::world::World;
 
 /// The functions, and the route of the first invocation (method, path template, body).
@@ -67,6 +67,8 @@ const HTTP_FUNCTIONS: &[(&str, &str, &str)] = &[
     ("user-export", "GET", "/v1/profiles/{pid}/run/users/export"),
     ("policies", "GET", "/v1/profiles/{pid}/policies"),
     ("policy-check", "POST", "/v1/profiles/{pid}/policies/check"),
+    // A login: one argon2id verification (at the cost the functions use), then the session.
+    ("passwords", "POST", "/v1/login"),
 ];
 const HELLO: &str = "hello-lambda";
 const NOTIFICATIONS: &str = "notifications";
@@ -215,14 +217,22 @@ async fn bench(options: Options, endpoint: String) -> anyhow::Result<()> {
         .iter()
         .map(|(function, method, template)| {
             let path = world.path_for("owner", template);
-            let body = (*function == "policy-check").then(|| {
-                json!({
-                    "target": {"tags": [{"key": "team", "value": "eng"}]},
-                    "action": "access",
-                    "resource": {"type": "device", "id": "d1"},
-                })
-            });
-            (*function, http_event(method, &path, Some(&owner), body))
+            let (token, body) = match *function {
+                "policy-check" => (
+                    Some(owner.as_str()),
+                    Some(json!({
+                        "target": {"tags": [{"key": "team", "value": "eng"}]},
+                        "action": "access",
+                        "resource": {"type": "device", "id": "d1"},
+                    })),
+                ),
+                "passwords" => (
+                    None,
+                    Some(json!({"email": world.owner.email, "password": PASSWORD})),
+                ),
+                _ => (Some(owner.as_str()), None),
+            };
+            (*function, http_event(method, &path, token, body))
         })
         .collect();
     functions.push((NOTIFICATIONS, stream_event));

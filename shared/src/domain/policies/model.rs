@@ -151,8 +151,11 @@ pub enum Effect {
 
 /// `{effect, actions, resources}`: the effect applies to each action on each selected resource
 /// (of a type that has the action).
+// Named apart from the API tokens' `Permission`: two schemas of one name get numbered in the
+// order of the route table, and a route moved between functions swapped them once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "PolicyPermission")]
 pub struct Permission {
     pub effect: Effect,
     pub actions: Vec<String>,

@@ -1,0 +1,6 @@
+//! The `passwords` Lambda function: every route that hashes or verifies a password.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::serve(&shared::http::PASSWORDS).await
+}
