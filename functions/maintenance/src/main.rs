@@ -7,7 +7,7 @@ use std::sync::Arc;
 use lambda_runtime::{LambdaEvent, service_fn};
 use shared::mail::SesMailer;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // With `LoggingConfig: LogFormat: JSON` this subscriber writes JSON lines.
     shared::telemetry::init_lambda();

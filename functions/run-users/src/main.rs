@@ -1,7 +1,7 @@
-//! The `run-users` Lambda function: run users' sign-up, login, self-service and password reset,
-//! and their management by the profile's team.
+//! The `run-users` Lambda function: run users' self-service and reset requests, and their
+//! management by the profile's team (the routes that hash a password are `passwords`').
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::lambda::serve(&shared::http::RUN_USERS).await
 }

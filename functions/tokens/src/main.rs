@@ -1,6 +1,6 @@
 //! The `tokens` Lambda function: the tokens routes of the API.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::lambda::serve(&shared::http::TOKENS).await
 }
