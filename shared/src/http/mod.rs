@@ -51,6 +51,23 @@ pub struct Route {
     pub doc: Doc,
 }
 
+impl Route {
+    /// What each module's route table builds its routes with: `let route = Route::of(FUNCTION);`
+    /// then `route(method, path, access, handler, doc)` for each of `function`'s routes.
+    pub fn of(
+        function: &'static str,
+    ) -> impl Fn(Method, &'static str, Access, MethodRouter<App>, Doc) -> Route {
+        move |method, path, access, handler, doc| Route {
+            function,
+            method,
+            path,
+            access,
+            handler,
+            doc,
+        }
+    }
+}
+
 /// A route's identity, without its handler.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteInfo {

@@ -29,14 +29,7 @@ pub const FUNCTION: &str = "policies";
 
 pub fn routes() -> Vec<Route> {
     let member = Access::member(Area::App).metered();
-    let route = |method, path, access, handler, doc| Route {
-        function: FUNCTION,
-        method,
-        path,
-        access,
-        handler,
-        doc,
-    };
+    let route = Route::of(FUNCTION);
     vec![
         route(
             Method::GET,

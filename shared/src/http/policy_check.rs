@@ -29,14 +29,7 @@ use crate::refusal::Refusal;
 pub const FUNCTION: &str = "policy-check";
 
 pub fn routes() -> Vec<Route> {
-    let route = |method, path, access, handler, doc| Route {
-        function: FUNCTION,
-        method,
-        path,
-        access,
-        handler,
-        doc,
-    };
+    let route = Route::of(FUNCTION);
     vec![
         route(
             Method::POST,

@@ -31,14 +31,7 @@ use crate::domain::usage::report::{self, Periodicity};
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
-    let route = |method, path, access, handler, doc| Route {
-        function: "profiles",
-        method,
-        path,
-        access,
-        handler,
-        doc,
-    };
+    let route = Route::of("profiles");
     let one = "/v1/profiles/{pid}";
     vec![
         route(

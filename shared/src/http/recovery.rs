@@ -22,14 +22,7 @@ use crate::domain::{accounts, recovery, verification};
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
-    let route = |method, path, access, handler, doc| Route {
-        function: "accounts",
-        method,
-        path,
-        access,
-        handler,
-        doc,
-    };
+    let route = Route::of("accounts");
     vec![
         route(
             Method::DELETE,
@@ -88,14 +81,7 @@ pub fn routes() -> Vec<Route> {
 /// The routes of this module that hash or verify a password: served by the `passwords` function
 /// ([`super::PASSWORDS`]), at the memory that gives argon2id a whole core.
 pub fn password_routes() -> Vec<Route> {
-    let route = |method, path, access, handler, doc| Route {
-        function: super::PASSWORDS.name,
-        method,
-        path,
-        access,
-        handler,
-        doc,
-    };
+    let route = Route::of(super::PASSWORDS.name);
     vec![
         route(
             Method::POST,

@@ -27,14 +27,7 @@ use crate::domain::run_users::sessions::{self, OwnChanges};
 use crate::domain::run_users::{reset, signup};
 
 pub fn routes() -> Vec<Route> {
-    let route = |method, path, access, handler, doc| Route {
-        function: FUNCTION,
-        method,
-        path,
-        access,
-        handler,
-        doc,
-    };
+    let route = Route::of(FUNCTION);
     vec![
         route(
             Method::GET,
@@ -97,14 +90,7 @@ pub fn routes() -> Vec<Route> {
 /// The routes of this module that hash or verify a password: served by the `passwords` function
 /// ([`super::PASSWORDS`]), at the memory that gives argon2id a whole core.
 pub fn password_routes() -> Vec<Route> {
-    let route = |method, path, access, handler, doc| Route {
-        function: super::PASSWORDS.name,
-        method,
-        path,
-        access,
-        handler,
-        doc,
-    };
+    let route = Route::of(super::PASSWORDS.name);
     vec![
         route(
             Method::POST,

@@ -29,14 +29,7 @@ pub const FUNCTION: &str = "run-users";
 
 pub fn routes() -> Vec<Route> {
     let member = Access::member(Area::App).metered();
-    let route = |method, path, access, handler, doc| Route {
-        function: FUNCTION,
-        method,
-        path,
-        access,
-        handler,
-        doc,
-    };
+    let route = Route::of(FUNCTION);
     vec![
         route(
             Method::PUT,
@@ -107,14 +100,7 @@ pub fn routes() -> Vec<Route> {
 /// ([`super::PASSWORDS`]), at the memory that gives argon2id a whole core.
 pub fn password_routes() -> Vec<Route> {
     let member = Access::member(Area::App).metered();
-    let route = |method, path, access, handler, doc| Route {
-        function: super::PASSWORDS.name,
-        method,
-        path,
-        access,
-        handler,
-        doc,
-    };
+    let route = Route::of(super::PASSWORDS.name);
     vec![
         route(
             Method::POST,

@@ -23,13 +23,9 @@ use crate::domain::tokens::{self, Expiry, NewToken};
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
-    let route = |method, path, handler, doc| Route {
-        function: "tokens",
-        method,
-        path,
-        access: Access::member(Area::Governance),
-        handler,
-        doc,
+    let of = Route::of("tokens");
+    let route = |method, path, handler, doc| {
+        of(method, path, Access::member(Area::Governance), handler, doc)
     };
     vec![
         route(
@@ -54,13 +50,9 @@ pub fn routes() -> Vec<Route> {
 /// The routes of this module that hash or verify a password: served by the `passwords` function
 /// ([`super::PASSWORDS`]), at the memory that gives argon2id a whole core.
 pub fn password_routes() -> Vec<Route> {
-    let route = |method, path, handler, doc| Route {
-        function: super::PASSWORDS.name,
-        method,
-        path,
-        access: Access::member(Area::Governance),
-        handler,
-        doc,
+    let of = Route::of(super::PASSWORDS.name);
+    let route = |method, path, handler, doc| {
+        of(method, path, Access::member(Area::Governance), handler, doc)
     };
     vec![route(
         Method::POST,
