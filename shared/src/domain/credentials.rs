@@ -36,6 +36,10 @@ pub struct Session {
 /// Checks e-mail and password. Unknown e-mail and wrong password get the same answer, in about
 /// the same time. Too many failures for one e-mail (known or not) or from one source address
 /// within the window get 429 until it passes.
+///
+/// The attempt is reserved in the throttle (per e-mail and per source address) before anything
+/// is read; a right password gives it back, at the same time as the session is written (one
+/// round trip for both).
 pub async fn login(
     app: &App,
     email: &str,
@@ -43,8 +47,21 @@ pub async fn login(
     source: &SourceAddress,
     by: &Audit,
 ) -> Decided<Session> {
-    let account = verify_credentials(app, email, password, source, by).await?;
-    open_audited_session(app, account.aid, Some(by)).await
+    let reservation = throttle::reserve_login(app, email, Some(source)).await?;
+    match find_and_verify(app, email, password, by).await {
+        Err(Refusal::InvalidCredentials) => Err(Refusal::InvalidCredentials),
+        Err(refusal) => {
+            reservation.release(app).await;
+            Err(refusal)
+        }
+        Ok(account) => {
+            let ((), session) = tokio::join!(
+                reservation.release(app),
+                open_audited_session(app, account.aid, Some(by))
+            );
+            session
+        }
+    }
 }
 
 /// A new login session for `aid` (one write).
@@ -115,23 +132,6 @@ pub async fn session_keys(app: &App, aid: Uuid, keep: Option<&str>) -> Decided<V
         .filter_map(Key::of)
         .filter(|key| Some(key) != kept.as_ref())
         .collect())
-}
-
-/// The account whose e-mail and password these are. The attempt is reserved in the throttle
-/// (per e-mail and per source address) before anything is read; a right password gives it back.
-pub async fn verify_credentials(
-    app: &App,
-    email: &str,
-    password: &str,
-    source: &SourceAddress,
-    by: &Audit,
-) -> Decided<AccountRecord> {
-    let reservation = throttle::reserve_login(app, email, Some(source)).await?;
-    let outcome = find_and_verify(app, email, password, by).await;
-    if !matches!(outcome, Err(Refusal::InvalidCredentials)) {
-        reservation.release(app).await;
-    }
-    outcome
 }
 
 /// Reads the account behind `email` and verifies `password`. Whether the e-mail is unknown or the

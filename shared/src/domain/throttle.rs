@@ -201,21 +201,28 @@ pub async fn reserve_reentry(app: &App, account_email: &Email) -> Decided<Reserv
 impl Reservation {
     /// Gives the reserved attempts back (the password was right, or nothing was verified). Best
     /// effort: a counter that is gone (its window expired) is left alone, never driven below 0.
+    /// The counters (the e-mail's, the address's) are released at the same time: one round trip.
     pub async fn release(self, app: &App) {
+        let mut releases = tokio::task::JoinSet::new();
         for key in self.keys {
-            let outcome = app
-                .table
-                .update(
-                    &key,
-                    Update::new().add("count", -1),
-                    Some(Condition::AtLeast("count".into(), 1)),
-                )
-                .await;
+            let app = app.clone();
+            releases.spawn(async move {
+                app.table
+                    .update(
+                        &key,
+                        Update::new().add("count", -1),
+                        Some(Condition::AtLeast("count".into(), 1)),
+                    )
+                    .await
+            });
+        }
+        while let Some(outcome) = releases.join_next().await {
             match outcome {
-                Ok(_) | Err(StoreError::ConditionFailed) => {}
-                Err(error) => {
+                Ok(Ok(_) | Err(StoreError::ConditionFailed)) => {}
+                Ok(Err(error)) => {
                     tracing::warn!(%error, "releasing a login reservation failed");
                 }
+                Err(error) => tracing::warn!(%error, "releasing a login reservation failed"),
             }
         }
     }

@@ -46,15 +46,21 @@ pub async fn login(
     source: &SourceAddress,
 ) -> Decided<RunSessionOpened> {
     let reservation = throttle::reserve_run_login(app, profile.pid, email, source).await?;
-    let outcome = find_and_verify(app, profile, email, password).await;
-    if !matches!(outcome, Err(Refusal::InvalidCredentials)) {
-        reservation.release(app).await;
-    }
-    let (user, rehashed) = outcome?;
+    let (user, rehashed) = match find_and_verify(app, profile, email, password).await {
+        Err(Refusal::InvalidCredentials) => return Err(Refusal::InvalidCredentials),
+        Err(refusal) => {
+            reservation.release(app).await;
+            return Err(refusal);
+        }
+        Ok(found) => found,
+    };
     if !user.active {
+        reservation.release(app).await;
         return Err(Refusal::UserInactive);
     }
-    open_session(app, &user, rehashed).await
+    // The reservation goes back at the same time as the session is written: one round trip.
+    let ((), opened) = tokio::join!(reservation.release(app), open_session(app, &user, rehashed));
+    opened
 }
 
 /// Reads the user behind `email` and verifies `password`: two reads and one argon2
