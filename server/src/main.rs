@@ -76,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
     println!("listening on http://127.0.0.1:{bound}");
     // With the peer's address, which the login throttle counts by (never a client's header).
     let service =
-        shared::http::router(app.clone(), None).into_make_service_with_connect_info::<SocketAddr>();
+        shared::http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown())
         .await?;

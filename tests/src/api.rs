@@ -77,7 +77,7 @@ impl Api {
         crate::logs::init();
         let counting = Arc::new(CountingTable::new(table));
         let app = App::new(counting.clone(), config);
-        let router = shared::http::router(app.clone(), None);
+        let router = shared::http::router(app.clone());
         Api {
             app,
             counting,

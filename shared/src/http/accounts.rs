@@ -30,7 +30,7 @@ use crate::domain::credentials;
 use crate::domain::records::AccountRecord;
 
 pub fn routes() -> Vec<Route> {
-    let route = Route::of("accounts");
+    let route = Route::of(super::ACCOUNTS.name);
     vec![
         route(
             Method::POST,

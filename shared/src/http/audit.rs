@@ -128,7 +128,7 @@ fn doc(operation: &'static str, summary: &'static str) -> Doc {
 /// `GET /v1/profiles/{pid}/audit` (the `profiles` function).
 pub fn profile_routes() -> Vec<Route> {
     vec![Route {
-        function: "profiles",
+        function: super::PROFILES.name,
         method: Method::GET,
         path: "/v1/profiles/{pid}/audit",
         access: Access::admin(Area::Governance),
@@ -143,7 +143,7 @@ pub fn profile_routes() -> Vec<Route> {
 /// `GET /v1/account/audit` (the `accounts` function).
 pub fn account_routes() -> Vec<Route> {
     vec![Route {
-        function: "accounts",
+        function: super::ACCOUNTS.name,
         method: Method::GET,
         path: "/v1/account/audit",
         access: Access::Session,

@@ -23,14 +23,12 @@ use crate::domain::access::{Access, Area, ProfileCaller};
 use crate::domain::run_users::export;
 use crate::refusal::Refusal;
 
-pub const FUNCTION: &str = "user-export";
-
 /// Chunks waiting between the reading task and the client, at most.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
 pub fn routes() -> Vec<Route> {
     vec![Route {
-        function: FUNCTION,
+        function: super::USER_EXPORT.name,
         method: Method::GET,
         path: "/v1/profiles/{pid}/run/users/export",
         access: Access::member(Area::App).metered(),

@@ -52,7 +52,7 @@ pub struct Route {
 }
 
 impl Route {
-    /// What each module's route table builds its routes with: `let route = Route::of(FUNCTION);`
+    /// What each module's route table builds its routes with: `let route = Route::of(super::ACCOUNTS.name);`
     /// then `route(method, path, access, handler, doc)` for each of `function`'s routes.
     pub fn of(
         function: &'static str,
@@ -83,6 +83,8 @@ pub struct RouteInfo {
 /// only its own handlers and what they call, not every function's (issue 14, BENCHMARKS.md
 /// "Package size (issue 14)"); the local server and the tests take every route ([`routes`]).
 pub struct Function {
+    /// Its name: the binary's and the template's (`run-users` -> `RunUsersFunction`), written only
+    /// here; each module's routes take it from this constant (`Route::of(super::ACCOUNTS.name)`).
     pub name: &'static str,
     /// Each returns routes whose `function` is `name` (`tests::every_function_has_its_own_routes`).
     pub routes: &'static [fn() -> Vec<Route>],
@@ -105,19 +107,19 @@ pub const TEAM: Function = Function {
     routes: &[team::routes],
 };
 pub const RUN_USERS: Function = Function {
-    name: run_users::FUNCTION,
+    name: "run-users",
     routes: &[run::routes, run_users::routes],
 };
 pub const USER_EXPORT: Function = Function {
-    name: export::FUNCTION,
+    name: "user-export",
     routes: &[export::routes],
 };
 pub const POLICIES: Function = Function {
-    name: policies::FUNCTION,
+    name: "policies",
     routes: &[policies::routes],
 };
 pub const POLICY_CHECK: Function = Function {
-    name: policy_check::FUNCTION,
+    name: "policy-check",
     routes: &[policy_check::routes],
 };
 /// Every route that hashes or verifies a password on its usual path (sign-up, login, password
@@ -208,17 +210,13 @@ fn method_name(method: &Method) -> &'static str {
     }
 }
 
-/// The router of one function (`Some("accounts")`), or of every function (`None`, the local
-/// server). Every route passes the access check it declared before its handler runs.
-pub fn router(app: App, function: Option<&str>) -> Router {
-    let routes = routes()
-        .into_iter()
-        .filter(|route| function.is_none_or(|name| name == route.function));
-    router_of(app, routes)
+/// The router of every function (the local server, the tests). Every route passes the access
+/// check it declared before its handler runs.
+pub fn router(app: App) -> Router {
+    router_of(app, routes().into_iter())
 }
 
-/// The router of one Lambda function: the same as `router(app, Some(function.name))`, built from
-/// the function's own routes only.
+/// The router of one Lambda function, built from the function's own routes only.
 pub fn function_router(app: App, function: &Function) -> Router {
     let routes = function.routes().into_iter();
     router_of(app, routes.filter(|route| route.function == function.name))

@@ -24,12 +24,9 @@ use crate::domain::policy_set::{self, PolicyChanges, catalogue, check};
 use crate::domain::records::{PolicyRecord, Tag};
 use crate::refusal::Refusal;
 
-/// The function that serves the policies' routes.
-pub const FUNCTION: &str = "policies";
-
 pub fn routes() -> Vec<Route> {
     let member = Access::member(Area::App).metered();
-    let route = Route::of(FUNCTION);
+    let route = Route::of(super::POLICIES.name);
     vec![
         route(
             Method::GET,

@@ -25,11 +25,8 @@ use crate::domain::policy_set::check::{self, CheckRequest, CheckTarget, OwnCheck
 use crate::domain::records::Tag;
 use crate::refusal::Refusal;
 
-/// The function that serves the checks.
-pub const FUNCTION: &str = "policy-check";
-
 pub fn routes() -> Vec<Route> {
-    let route = Route::of(FUNCTION);
+    let route = Route::of(super::POLICY_CHECK.name);
     vec![
         route(
             Method::POST,

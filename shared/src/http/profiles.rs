@@ -31,7 +31,7 @@ use crate::domain::usage::report::{self, Periodicity};
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
-    let route = Route::of("profiles");
+    let route = Route::of(super::PROFILES.name);
     let one = "/v1/profiles/{pid}";
     vec![
         route(

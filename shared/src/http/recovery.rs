@@ -22,7 +22,7 @@ use crate::domain::{accounts, recovery, verification};
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
-    let route = Route::of("accounts");
+    let route = Route::of(super::ACCOUNTS.name);
     vec![
         route(
             Method::DELETE,

@@ -18,7 +18,7 @@ use super::audit::Audited;
 use super::extract::{Json, double_option};
 use super::problem::ApiResult;
 use super::recovery::{PasswordChangeBody, ResetBody, ResetConfirmBody};
-use super::run_users::{FUNCTION, RunUserView, SettingsView, run_user_schema};
+use super::run_users::{RunUserView, SettingsView, run_user_schema};
 use super::source::Source;
 use super::{Doc, Route, schema};
 use crate::app::App;
@@ -27,7 +27,7 @@ use crate::domain::run_users::sessions::{self, OwnChanges};
 use crate::domain::run_users::{reset, signup};
 
 pub fn routes() -> Vec<Route> {
-    let route = Route::of(FUNCTION);
+    let route = Route::of(super::RUN_USERS.name);
     vec![
         route(
             Method::GET,

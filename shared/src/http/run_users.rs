@@ -24,12 +24,9 @@ use crate::domain::run_users::list::{self, ListQuery, Order};
 use crate::domain::run_users::{self, NewRunUser, RunUserChanges, signup};
 use crate::refusal::Refusal;
 
-/// The function that serves the run users' routes (both sides).
-pub const FUNCTION: &str = "run-users";
-
 pub fn routes() -> Vec<Route> {
     let member = Access::member(Area::App).metered();
-    let route = Route::of(FUNCTION);
+    let route = Route::of(super::RUN_USERS.name);
     vec![
         route(
             Method::PUT,

@@ -24,7 +24,7 @@ use crate::domain::team::{self, Answerer};
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
-    let route = Route::of("team");
+    let route = Route::of(super::TEAM.name);
     let team = "/v1/profiles/{pid}/team";
     let member = "/v1/profiles/{pid}/team/{aid}";
     // The invitee answers with a session or with the link's secret: the handler checks.

@@ -23,7 +23,7 @@ use crate::domain::tokens::{self, Expiry, NewToken};
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
-    let of = Route::of("tokens");
+    let of = Route::of(super::TOKENS.name);
     let route = |method, path, handler, doc| {
         of(method, path, Access::member(Area::Governance), handler, doc)
     };
