@@ -29,8 +29,8 @@ impl Clock {
     }
 }
 
+/// What every request of the process shares (besides the table, which [`App`] holds).
 pub struct Context {
-    pub table: Arc<dyn Table>,
     pub config: Config,
     pub clock: Clock,
     /// Compiled policy sets of recently checked profiles (`domain::policy_set`).
@@ -41,27 +41,42 @@ pub struct Context {
     pub cursor_key: std::sync::OnceLock<[u8; 32]>,
 }
 
-/// Shared, cheap to clone.
+/// Shared, cheap to clone. The table sits beside the shared context, so that one request may
+/// see it through a wrapper ([`App::with_table`]: the reads its route made ahead, `http`'s
+/// `Primed`) while every other part of the context stays the process's.
 #[derive(Clone)]
-pub struct App(Arc<Context>);
+pub struct App {
+    pub table: Arc<dyn Table>,
+    context: Arc<Context>,
+}
 
 impl std::ops::Deref for App {
     type Target = Context;
     fn deref(&self) -> &Context {
-        &self.0
+        &self.context
     }
 }
 
 impl App {
     pub fn new(table: Arc<dyn Table>, config: Config) -> Self {
-        App(Arc::new(Context {
+        App {
             table,
-            meter: Meter::new(config.meter_batch, config.meter_flush),
-            cursor_key: std::sync::OnceLock::new(),
-            config,
-            clock: Clock::default(),
-            policies: PolicyCache::default(),
-        }))
+            context: Arc::new(Context {
+                meter: Meter::new(config.meter_batch, config.meter_flush),
+                cursor_key: std::sync::OnceLock::new(),
+                config,
+                clock: Clock::default(),
+                policies: PolicyCache::default(),
+            }),
+        }
+    }
+
+    /// The same context over another table (the same one, wrapped).
+    pub fn with_table(&self, table: Arc<dyn Table>) -> Self {
+        App {
+            table,
+            context: self.context.clone(),
+        }
     }
 
     pub fn now(&self) -> DateTime<Utc> {

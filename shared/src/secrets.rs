@@ -4,10 +4,12 @@
 //! ever stored.
 //!
 //! A login session and an API token also carry, before the random part, the id of the account
-//! they were issued to: a *claim*, not proof (anyone can write one; the checksum is not keyed).
-//! It lets a request read the caller's membership at the same time as the token itself
-//! ([`claim`]); the token's stored record decides who the caller is, and a claim that disagrees
-//! only costs the reads made on its word.
+//! they were issued to; a run user's session the ids of its profile and user; an invitation
+//! link those of its profile and invitee: a *claim*, not proof (anyone can write one; the
+//! checksum is not keyed). It lets a request read what the caller will need (the membership,
+//! the run user and its profile, the invitation) at the same time as the token itself
+//! ([`claim`], [`pair_claim`]); the token's stored record decides who the caller is, and a claim
+//! that disagrees only costs the reads made on its word.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -56,6 +58,9 @@ impl SecretKind {
 const BODY_LEN: usize = 43;
 /// Base64url of a 16-byte id (the claim of a session or an API token).
 const CLAIM_LEN: usize = 22;
+/// Base64url of two 16-byte ids (the claim of a run user's session: its profile and user; of
+/// an invitation link: its profile and invitee).
+const PAIR_CLAIM_LEN: usize = 43;
 /// Base64url of the first 4 bytes of SHA-256(prefix + body).
 const CHECK_LEN: usize = 6;
 
@@ -69,13 +74,24 @@ fn checksum(prefix: &str, body: &str) -> String {
 
 impl SecretKind {
     /// Whether secrets of this kind carry the id of their account (see the module's text).
-    fn claims(self) -> bool {
+    fn claims_account(self) -> bool {
         matches!(self, SecretKind::Session | SecretKind::ProfileToken)
+    }
+
+    /// The lengths of the claim a secret of this kind may carry. A run user's session or an
+    /// invitation link made before its kind carried a claim has none, and still parses until
+    /// it expires.
+    fn claim_lens(self) -> &'static [usize] {
+        match self {
+            SecretKind::Session | SecretKind::ProfileToken => &[CLAIM_LEN],
+            SecretKind::RunUser | SecretKind::Invitation => &[PAIR_CLAIM_LEN, 0],
+            SecretKind::Verification | SecretKind::PasswordReset => &[0],
+        }
     }
 }
 
 /// A new secret of `kind`, from the OS generator. Kinds that carry a claim are made with
-/// [`generate_for`].
+/// [`generate_for`] and [`generate_claiming`].
 pub fn generate(kind: SecretKind) -> Result<String, getrandom::Error> {
     make(kind, String::new())
 }
@@ -83,6 +99,13 @@ pub fn generate(kind: SecretKind) -> Result<String, getrandom::Error> {
 /// A new session or API token of account `aid`, which it claims.
 pub fn generate_for(kind: SecretKind, aid: uuid::Uuid) -> Result<String, getrandom::Error> {
     make(kind, URL_SAFE_NO_PAD.encode(aid.as_bytes()))
+}
+
+/// A new secret of `kind` that claims `ids` (none: no claim; a run user's session its profile
+/// and user; an invitation link its profile and invitee).
+pub fn generate_claiming(kind: SecretKind, ids: &[uuid::Uuid]) -> Result<String, getrandom::Error> {
+    let bytes: Vec<u8> = ids.iter().flat_map(|id| *id.as_bytes()).collect();
+    make(kind, URL_SAFE_NO_PAD.encode(bytes))
 }
 
 fn make(kind: SecretKind, claim: String) -> Result<String, getrandom::Error> {
@@ -97,12 +120,34 @@ fn make(kind: SecretKind, claim: String) -> Result<String, getrandom::Error> {
 /// The account a well-formed session or API token claims to belong to (unproven).
 pub fn claim(secret: &str) -> Option<uuid::Uuid> {
     let kind = parse(secret)?;
-    if !kind.claims() {
+    if !kind.claims_account() {
         return None;
     }
-    let encoded = secret.get(kind.prefix().len()..kind.prefix().len() + CLAIM_LEN)?;
-    let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
-    uuid::Uuid::from_slice(&bytes).ok()
+    uuid::Uuid::from_slice(&claimed(secret, kind, CLAIM_LEN)?).ok()
+}
+
+/// The two ids a well-formed secret of `kind` claims (unproven; `None` for a secret of another
+/// kind, or one that carries no such claim): a run user's session its profile and user, an
+/// invitation link its profile and invitee.
+pub fn pair_claim(secret: &str, kind: SecretKind) -> Option<(uuid::Uuid, uuid::Uuid)> {
+    if parse(secret)? != kind {
+        return None;
+    }
+    let ids = claimed(secret, kind, PAIR_CLAIM_LEN)?;
+    let (pid, uid) = ids.split_at_checked(16)?;
+    Some((
+        uuid::Uuid::from_slice(pid).ok()?,
+        uuid::Uuid::from_slice(uid).ok()?,
+    ))
+}
+
+/// The bytes of the claim of `secret` (of `kind`, parsed), when it carries one of `len`.
+fn claimed(secret: &str, kind: SecretKind, len: usize) -> Option<Vec<u8>> {
+    let start = kind.prefix().len();
+    if secret.len() != start + len + BODY_LEN + CHECK_LEN {
+        return None;
+    }
+    URL_SAFE_NO_PAD.decode(secret.get(start..start + len)?).ok()
 }
 
 /// The kind of a well-formed secret whose checksum matches; `None` for anything else.
@@ -111,8 +156,12 @@ pub fn parse(secret: &str) -> Option<SecretKind> {
         .into_iter()
         .find(|kind| secret.starts_with(kind.prefix()))?;
     let rest = &secret[kind.prefix().len()..];
-    let body_len = BODY_LEN + if kind.claims() { CLAIM_LEN } else { 0 };
-    if rest.len() != body_len + CHECK_LEN || !rest.is_ascii() {
+    let body_len = kind
+        .claim_lens()
+        .iter()
+        .map(|claim| BODY_LEN + claim)
+        .find(|body_len| rest.len() == body_len + CHECK_LEN)?;
+    if !rest.is_ascii() {
         return None;
     }
     let (body, check) = rest.split_at(body_len);
@@ -138,10 +187,15 @@ mod tests {
     use super::*;
 
     fn new(kind: SecretKind) -> String {
-        if kind.claims() {
-            generate_for(kind, uuid::Uuid::now_v7()).expect("random")
-        } else {
-            generate(kind).expect("random")
+        match kind {
+            SecretKind::Session | SecretKind::ProfileToken => {
+                generate_for(kind, uuid::Uuid::now_v7()).expect("random")
+            }
+            SecretKind::RunUser | SecretKind::Invitation => {
+                generate_claiming(kind, &[uuid::Uuid::now_v7(), uuid::Uuid::now_v7()])
+                    .expect("random")
+            }
+            _ => generate(kind).expect("random"),
         }
     }
 
@@ -149,11 +203,11 @@ mod tests {
     fn sessions_and_api_tokens_claim_their_account_and_nothing_else_does() {
         let aid = uuid::Uuid::now_v7();
         for kind in SecretKind::ALL {
-            let claimed = kind.claims().then_some(aid);
-            let secret = if kind.claims() {
+            let claimed = kind.claims_account().then_some(aid);
+            let secret = if kind.claims_account() {
                 generate_for(kind, aid).expect("random")
             } else {
-                generate(kind).expect("random")
+                new(kind)
             };
             assert_eq!(claim(&secret), claimed, "{kind:?}");
         }
@@ -161,6 +215,28 @@ mod tests {
         let unclaimed = make(SecretKind::Session, String::new()).expect("random");
         assert_eq!(parse(&unclaimed), None);
         assert_eq!(claim(&unclaimed), None);
+    }
+
+    #[test]
+    fn run_users_sessions_and_invitation_links_claim_two_ids() {
+        let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        for kind in [SecretKind::RunUser, SecretKind::Invitation] {
+            let secret = generate_claiming(kind, &[a, b]).expect("random");
+            assert_eq!(parse(&secret), Some(kind));
+            assert_eq!(pair_claim(&secret, kind), Some((a, b)));
+            assert_eq!(claim(&secret), None, "no account");
+            // One made before its kind carried a claim still parses, claiming nothing.
+            let unclaimed = generate(kind).expect("random");
+            assert_eq!(parse(&unclaimed), Some(kind));
+            assert_eq!(pair_claim(&unclaimed, kind), None);
+            // A claim of another length does not parse.
+            let odd = make(kind, "A".repeat(CLAIM_LEN)).expect("random");
+            assert_eq!(parse(&odd), None);
+            // A secret of another kind claims nothing of this one.
+            for other in SecretKind::ALL.into_iter().filter(|other| *other != kind) {
+                assert_eq!(pair_claim(&new(other), kind), None, "{other:?}");
+            }
+        }
     }
 
     #[test]

@@ -676,7 +676,11 @@ async fn run_person(api: &Api, pid: Uuid, label: &str, with_session: bool) -> Ru
         .expect("a password");
     let mut session = String::new();
     if with_session {
-        session = shared::secrets::generate(shared::secrets::SecretKind::RunUser).expect("secret");
+        session = shared::secrets::generate_claiming(
+            shared::secrets::SecretKind::RunUser,
+            &[pid, user.uid],
+        )
+        .expect("secret");
         let now = api.app.now();
         let expires_at = now + chrono::Duration::days(1);
         let record = TokenRecord::RunSession(RunSessionRecord {

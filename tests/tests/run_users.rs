@@ -25,6 +25,7 @@ tenantry_tests::on_both_adapters!(
     the_gauge_holds_under_concurrent_sign_ups,
     bounds_are_refused_and_write_nothing,
     run_user_routes_count_api_requests,
+    a_sessions_claim_is_a_hint_and_no_claim_still_works,
 );
 
 const RUN_PASSWORD: &str = "run user's long passphrase";
@@ -1089,5 +1090,69 @@ async fn run_user_routes_count_api_requests(api: Api) {
             .await
             .status,
         StatusCode::OK
+    );
+}
+
+/// Stores a run user's session for `uid` of `pid` under `secret` (as `open_session` would).
+async fn stored_session(api: &Api, pid: uuid::Uuid, uid: uuid::Uuid, secret: &str) {
+    use shared::domain::records::{RunSessionRecord, TokenRecord};
+    let user = shared::domain::run_users::get(&api.app, pid, uid)
+        .await
+        .expect("the user");
+    let now = api.app.now();
+    let expires_at = now + chrono::Duration::days(1);
+    let record = TokenRecord::RunSession(RunSessionRecord {
+        pid,
+        uid,
+        version: user.session_version,
+        created_at: now,
+        expires_at,
+        ttl: expires_at.timestamp(),
+    });
+    let key = shared::keys::token(&secrets::digest(secret));
+    let item = shared::keys::to_item(&key, &record).expect("an item");
+    api.app.table.put(item, None).await.expect("stored");
+}
+
+/// A run user's session claims its profile and user so they are read with it; the stored
+/// session decides who the caller is. A session whose claim names another user acts as its
+/// own user, and one without a claim (opened before sessions carried one) still works.
+async fn a_sessions_claim_is_a_hint_and_no_claim_still_works(api: Api) {
+    let ann = api.account("ann@example.com").await;
+    open_sign_up(&api, &ann, json!([])).await;
+    let (rita, _) = signed_in(&api, &ann, "rita@example.com").await;
+    let (sam, _) = signed_in(&api, &ann, "sam@example.com").await;
+    let id = |text: &str| uuid::Uuid::parse_str(text).expect("an id");
+    let pid = id(&ann.pid);
+    let lying =
+        secrets::generate_claiming(SecretKind::RunUser, &[pid, id(&sam)]).expect("a secret");
+    let unclaimed = secrets::generate(SecretKind::RunUser).expect("a secret");
+    let claim = |secret: &str| secrets::pair_claim(secret, SecretKind::RunUser);
+    assert_eq!(claim(&lying), Some((pid, id(&sam))));
+    assert_eq!(claim(&unclaimed), None);
+    for secret in [&lying, &unclaimed] {
+        stored_session(&api, pid, id(&rita), secret).await;
+        let me = api.get("/v1/run/me", secret).await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+        assert_eq!(me.str("id"), rita);
+        let renamed = api
+            .patch("/v1/run/me", secret, json!({"name": "Rita"}))
+            .await;
+        assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+        assert_eq!(renamed.str("id"), rita);
+    }
+    let sam_now = api.get(&user_path(&ann, &sam), &ann.token).await;
+    assert_eq!(sam_now.status, StatusCode::OK, "{}", sam_now.text);
+    assert_ne!(
+        sam_now.str("name"),
+        "Rita",
+        "the claimed user was not touched"
+    );
+    // A claim of a user that is gone, on a session of one that is gone: refused.
+    let removed = api.delete(&user_path(&ann, &rita), &ann.token, None).await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
+    assert_eq!(
+        api.get("/v1/run/me", &lying).await.status,
+        StatusCode::UNAUTHORIZED
     );
 }

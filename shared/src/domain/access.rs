@@ -18,6 +18,7 @@ use crate::catalogue::spelling;
 use crate::keys;
 use crate::refusal::{Decided, Refusal};
 use crate::secrets::{self, SecretKind};
+use crate::store::ahead::ReadsAhead;
 use crate::store::{Condition, Item, StoreError, Update};
 
 /// Who may call a route.
@@ -350,13 +351,26 @@ pub async fn for_application(app: &App, pid: Uuid) -> Decided<Visitor> {
 
 /// Clears a run user's session: the user (read with the profile, at the same time) still
 /// exists, is active, and has not ended its sessions since this one opened (a new password,
-/// a deactivation). Counts one `api_requests` use of the profile.
-pub async fn for_run_user(app: &App, session: RunSession) -> Decided<RunCaller> {
+/// a deactivation). Counts one `api_requests` use of the profile. The user and the profile are
+/// taken from `ahead` when they were read there (with the session, on its claim,
+/// `secrets::pair_claim`), and read otherwise.
+pub async fn for_run_user(
+    app: &App,
+    session: RunSession,
+    ahead: &ReadsAhead,
+) -> Decided<RunCaller> {
     let user_key = keys::run_user(session.pid, session.uid);
     let profile_key = keys::profile(session.pid);
-    let (user, profile) = tokio::join!(app.table.get(&user_key), app.table.get(&profile_key));
+    let (user, profile) = match (ahead.got(&user_key), ahead.got(&profile_key)) {
+        (Some(user), Some(profile)) => (user, profile),
+        _ => {
+            let (user, profile) =
+                tokio::join!(app.table.get(&user_key), app.table.get(&profile_key));
+            (user?, profile?)
+        }
+    };
     let ended = || unauthenticated("the session has ended");
-    let (Some(user), Some(profile)) = (user?, profile?) else {
+    let (Some(user), Some(profile)) = (user, profile) else {
         return Err(ended());
     };
     let user: RunUserRecord = keys::from_item(user)?;

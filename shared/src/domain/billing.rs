@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::profiles;
 use super::records::{ProfileRecord, Role};
 use super::usage::month_or_now;
-use super::usage::report::month_usage;
+use super::usage::report::{month_record, month_services};
 use crate::app::App;
 use crate::catalogue::Service;
 use crate::keys;
@@ -60,23 +60,25 @@ pub async fn account_statistics(
         .filter(|m| m.role == Role::Owner)
         .map(|m| m.pid)
         .collect();
-    let mut reads = tokio::task::JoinSet::new();
-    for pid in owned {
-        let app = app.clone();
-        let month = month.clone();
-        reads.spawn(async move {
-            let Some(item) = app.table.get(&keys::profile(pid)).await? else {
+    // Each owned profile and its month's usage, all at the same time: one step.
+    let reads = futures_util::future::join_all(owned.into_iter().map(|pid| {
+        let month = month.as_str();
+        async move {
+            let key = keys::profile(pid);
+            let (item, record) = tokio::join!(app.table.get(&key), month_record(app, pid, month));
+            let Some(item) = item? else {
                 return Ok(None);
             };
             let profile: ProfileRecord = keys::from_item(item)?;
-            let (_, services) = month_usage(&app, &profile, Some(&month)).await?;
+            let services = month_services(app, &profile, month, &record?);
             Ok::<_, Refusal>(Some((profile, services)))
-        });
-    }
+        }
+    }))
+    .await;
     let mut profiles = Vec::new();
     let mut totals: BTreeMap<Service, UseAndCost> = BTreeMap::new();
-    while let Some(read) = reads.join_next().await {
-        let Some((profile, services)) = read.map_err(|_| Refusal::Internal)?? else {
+    for read in reads {
+        let Some((profile, services)) = read? else {
             continue;
         };
         let mut costs = BTreeMap::new();

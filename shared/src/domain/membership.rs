@@ -54,13 +54,24 @@ pub fn joining_writes(
     Ok(tx)
 }
 
+/// The query of the membership items of one partition (an account's or a profile's).
+fn memberships_query(partition: String) -> Query {
+    Query::partition(partition).prefix(keys::MEMBER_PREFIX)
+}
+
+/// The query of the profiles account `aid` is on.
+pub fn profiles_query(aid: Uuid) -> Query {
+    memberships_query(keys::account_partition(aid))
+}
+
+/// The query of profile `pid`'s members.
+pub fn members_query(pid: Uuid) -> Query {
+    memberships_query(keys::profile_partition(pid))
+}
+
 /// The membership items of one partition (an account's or a profile's): one query.
 async fn memberships<T: DeserializeOwned>(app: &App, partition: String) -> Decided<Vec<T>> {
-    let items = query_all(
-        app.table.as_ref(),
-        Query::partition(partition).prefix(keys::MEMBER_PREFIX),
-    )
-    .await?;
+    let items = query_all(app.table.as_ref(), memberships_query(partition)).await?;
     Ok(items
         .into_iter()
         .map(keys::from_item)

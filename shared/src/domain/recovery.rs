@@ -226,7 +226,7 @@ pub async fn prepare_link(
     tx::prepare_link(
         app.table.as_ref(),
         marker,
-        SecretKind::PasswordReset,
+        (SecretKind::PasswordReset, &[]),
         &TokenRecord::Reset(link),
         (holder, "token_hash", Condition::Exists),
     )

@@ -204,14 +204,20 @@ pub async fn create(
     Ok((record, secret))
 }
 
+/// The query of profile `pid`'s API tokens.
+pub fn tokens_query(pid: Uuid) -> Query {
+    Query::gsi1(keys::profile_tokens(pid))
+}
+
+/// The query of profile `pid`'s API token `tid` (its first page holds it, if it exists).
+pub fn token_query(pid: Uuid, tid: Uuid) -> Query {
+    tokens_query(pid).prefix(keys::token_index_sk(tid)).limit(1)
+}
+
 /// The profile's tokens the caller may see: all of them for the owner and admins, their own
 /// for members. One query.
 pub async fn list(app: &App, caller: &ProfileCaller) -> Decided<Vec<ApiTokenRecord>> {
-    let items = query_all(
-        app.table.as_ref(),
-        Query::gsi1(keys::profile_tokens(caller.pid)),
-    )
-    .await?;
+    let items = query_all(app.table.as_ref(), tokens_query(caller.pid)).await?;
     let mut tokens = Vec::with_capacity(items.len());
     for item in items {
         if let TokenRecord::Profile(token) = keys::from_item(item)?
@@ -226,7 +232,7 @@ pub async fn list(app: &App, caller: &ProfileCaller) -> Decided<Vec<ApiTokenReco
 /// The keys of the API tokens `aid` made on profile `pid` (expired ones included: they count
 /// until they are gone). One query.
 pub async fn of_member(app: &App, pid: Uuid, aid: Uuid) -> Decided<Vec<Key>> {
-    let items = query_all(app.table.as_ref(), Query::gsi1(keys::profile_tokens(pid))).await?;
+    let items = query_all(app.table.as_ref(), tokens_query(pid)).await?;
     let mut keys = Vec::new();
     for item in items {
         let key = Key::of(&item).ok_or(Refusal::Internal)?;
@@ -245,12 +251,9 @@ fn sees(caller: &ProfileCaller, token: &ApiTokenRecord) -> bool {
 
 /// Revokes a token; from the next request on it is refused. Members may revoke only their own.
 pub async fn revoke(app: &App, caller: &ProfileCaller, tid: Uuid, by: &Audit) -> Decided<()> {
-    let item = query_first(
-        app.table.as_ref(),
-        Query::gsi1(keys::profile_tokens(caller.pid)).prefix(keys::token_index_sk(tid)),
-    )
-    .await?
-    .ok_or_else(Refusal::not_found)?;
+    let item = query_first(app.table.as_ref(), token_query(caller.pid, tid))
+        .await?
+        .ok_or_else(Refusal::not_found)?;
     let key = Key::of(&item).ok_or(Refusal::Internal)?;
     let TokenRecord::Profile(token) = keys::from_item(item)? else {
         return Err(Refusal::not_found());

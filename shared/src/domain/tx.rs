@@ -116,18 +116,18 @@ pub fn refuse_failed<T>(outcome: Result<T, StoreError>, refusal: Refusal) -> Dec
 }
 
 /// Prepares a link for an e-mail (invitation, verification, password reset): a fresh secret of
-/// `kind`, whose token item (`record`) is written in the same transaction as the change
+/// `kind` that claims `claim` (`secrets::generate_claiming`), whose token item (`record`) is written in the same transaction as the change
 /// record's sent-`marker`, while the item that remembers the link (`holder`) gets its hash in
 /// attribute `attr`, guarded by `condition` (the state the e-mail was meant for). Returns the
 /// secret, or `None` when the record was handled before or the holder moved on meanwhile.
 pub async fn prepare_link(
     table: &dyn Table,
     marker: Write,
-    kind: secrets::SecretKind,
+    (kind, claim): (secrets::SecretKind, &[uuid::Uuid]),
     record: &TokenRecord,
     (holder, attr, condition): (Key, &str, Condition),
 ) -> Decided<Option<String>> {
-    let secret = secrets::generate(kind).map_err(|_| Refusal::Internal)?;
+    let secret = secrets::generate_claiming(kind, claim).map_err(|_| Refusal::Internal)?;
     let digest = secrets::digest(&secret);
     let mut tx = Tx::new();
     tx.add(marker)

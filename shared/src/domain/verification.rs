@@ -158,7 +158,7 @@ pub async fn prepare_link(
     tx::prepare_link(
         app.table.as_ref(),
         marker,
-        SecretKind::Verification,
+        (SecretKind::Verification, &[]),
         &TokenRecord::Verification(link),
         (keys::account(account.aid), "verify_token_hash", condition),
     )

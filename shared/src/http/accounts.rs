@@ -15,7 +15,7 @@ use serde_json::json;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
 use super::audit::Audited;
-use super::extract::Json;
+use super::extract::{Json, Primed};
 use super::openapi::month_schema;
 use super::problem::ApiResult;
 use super::profiles::ProfileBody;
@@ -27,7 +27,9 @@ use crate::domain::access::{Access, Principal};
 use crate::domain::accounts::{self, SignUp};
 use crate::domain::billing;
 use crate::domain::credentials;
+use crate::domain::membership;
 use crate::domain::records::AccountRecord;
+use crate::keys;
 
 pub fn routes() -> Vec<Route> {
     let route = Route::of(super::ACCOUNTS.name);
@@ -49,7 +51,8 @@ pub fn routes() -> Vec<Route> {
                 "The account, its service pool and what is allocated",
                 schema::<AccountBody>,
             ),
-        ),
+        )
+        .reads_ahead(|ids| ids.account_item(keys::account)),
         route(
             Method::GET,
             "/v1/account/statistics",
@@ -66,7 +69,8 @@ pub fn routes() -> Vec<Route> {
                 false,
                 month_schema(),
             ),
-        ),
+        )
+        .reads_ahead(|ids| ids.account_query(membership::profiles_query)),
     ]
 }
 
@@ -255,7 +259,7 @@ async fn logout(
 }
 
 async fn account(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(principal): Extension<Principal>,
 ) -> ApiResult<impl IntoResponse> {
     let account = credentials::load(&app, principal.account_id()).await?;
@@ -263,7 +267,7 @@ async fn account(
 }
 
 async fn statistics(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(principal): Extension<Principal>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> ApiResult<impl IntoResponse> {

@@ -127,32 +127,30 @@ fn doc(operation: &'static str, summary: &'static str) -> Doc {
 
 /// `GET /v1/profiles/{pid}/audit` (the `profiles` function).
 pub fn profile_routes() -> Vec<Route> {
-    vec![Route {
-        function: super::PROFILES.name,
-        method: Method::GET,
-        path: "/v1/profiles/{pid}/audit",
-        access: Access::admin(Area::Governance),
-        handler: get(profile_audit),
-        doc: doc(
+    vec![Route::of(super::PROFILES.name)(
+        Method::GET,
+        "/v1/profiles/{pid}/audit",
+        Access::admin(Area::Governance),
+        get(profile_audit),
+        doc(
             "listProfileAudit",
             "The profile's audit entries, newest first",
         ),
-    }]
+    )]
 }
 
 /// `GET /v1/account/audit` (the `accounts` function).
 pub fn account_routes() -> Vec<Route> {
-    vec![Route {
-        function: super::ACCOUNTS.name,
-        method: Method::GET,
-        path: "/v1/account/audit",
-        access: Access::Session,
-        handler: get(account_audit),
-        doc: doc(
+    vec![Route::of(super::ACCOUNTS.name)(
+        Method::GET,
+        "/v1/account/audit",
+        Access::Session,
+        get(account_audit),
+        doc(
             "listAccountAudit",
             "My account's audit entries (logins, password changes, …), newest first",
         ),
-    }]
+    )]
 }
 
 /// One audit entry.

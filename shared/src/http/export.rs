@@ -27,13 +27,12 @@ use crate::refusal::Refusal;
 const CHUNKS_IN_FLIGHT: usize = 4;
 
 pub fn routes() -> Vec<Route> {
-    vec![Route {
-        function: super::USER_EXPORT.name,
-        method: Method::GET,
-        path: "/v1/profiles/{pid}/run/users/export",
-        access: Access::member(Area::App).metered(),
-        handler: get(export_users),
-        doc: Doc::new(
+    vec![Route::of(super::USER_EXPORT.name)(
+        Method::GET,
+        "/v1/profiles/{pid}/run/users/export",
+        Access::member(Area::App).metered(),
+        get(export_users),
+        Doc::new(
             "exportRunUsers",
             "The profile's run users as CSV, streamed",
             |_| schemars::json_schema!({ "type": "string" }),
@@ -49,7 +48,7 @@ pub fn routes() -> Vec<Route> {
         .query("active", "Only active (true) or deactivated (false) users", false, serde_json::json!({"type": "boolean"}))
         .query("order", "The order of the rows", false, serde_json::json!({"type": "string", "enum": ["created_at", "-created_at", "name", "email"]}))
         .query("after", "Resume after this run user, in the same order", false, serde_json::json!({"type": "string", "format": "uuid"})),
-    }]
+    )]
 }
 
 /// The response body: the chunks the reading task sends.

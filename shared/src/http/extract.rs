@@ -10,6 +10,24 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::problem::ApiError;
+use crate::app::App;
+
+/// The context a handler works in: the app, over a table that answers the reads its route made
+/// ahead (`Route::reads_ahead`) when it made some, the app's own table otherwise.
+#[derive(Clone)]
+pub struct Primed(pub App);
+
+impl FromRequestParts<App> for Primed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Primed>()
+            .cloned()
+            .unwrap_or_else(|| Primed(app.clone())))
+    }
+}
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

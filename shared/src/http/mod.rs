@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod export;
 pub mod extract;
+mod guard;
 pub mod openapi;
 pub mod policies;
 pub mod policy_check;
@@ -23,16 +24,18 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::MethodRouter;
 #[cfg(feature = "docs")]
 use axum::routing::get;
 
 use crate::app::App;
-use crate::domain::access::{self, Access, Bearer, Intent};
+use crate::domain::access::Access;
 use crate::refusal::Refusal;
-use crate::secrets::{self, SecretKind};
 
+use guard::authorize;
+pub(crate) use guard::bearer;
+pub use guard::{ReadsOf, RequestIds, refuse_query_tokens};
 pub use openapi::{Doc, schema};
 pub use problem::{ApiError, ApiResult};
 
@@ -49,6 +52,9 @@ pub struct Route {
     /// What the OpenAPI document says about it: summary, schemas, errors (nothing without the
     /// `docs` feature).
     pub doc: Doc,
+    /// The reads its handler makes first, named by the path's ids: made at the same time as the
+    /// caller's token and membership ([`Route::reads_ahead`]).
+    pub ahead: Option<ReadsOf>,
 }
 
 impl Route {
@@ -64,7 +70,18 @@ impl Route {
             access,
             handler,
             doc,
+            ahead: None,
         }
+    }
+
+    /// Reads `reads` at the same time as the caller's token and membership, on a profile route
+    /// whose token claims its account (issue 14, "Round trips": a write is one read, then one
+    /// transaction). The handler takes its context as [`extract::Primed`]: its first reads of
+    /// the same items are answered from these, once each. Nothing read ahead reaches a caller
+    /// the route refuses; it costs the reads.
+    pub fn reads_ahead(mut self, reads: ReadsOf) -> Self {
+        self.ahead = Some(reads);
+        self
     }
 }
 
@@ -171,18 +188,17 @@ pub fn routes() -> Vec<Route> {
 /// the `docs` feature, which the Lambdas leave off).
 #[cfg(feature = "docs")]
 fn local_routes() -> Vec<Route> {
-    vec![Route {
-        function: LOCAL,
-        method: Method::GET,
-        path: "/v1/openapi.json",
-        access: Access::Anyone,
-        handler: get(|| async { axum::Json(openapi::document()) }),
-        doc: Doc::new(
+    vec![Route::of(LOCAL)(
+        Method::GET,
+        "/v1/openapi.json",
+        Access::Anyone,
+        get(|| async { axum::Json(openapi::document()) }),
+        Doc::new(
             "openApi",
             "This document: the API in OpenAPI 3.1",
             |_| schemars::json_schema!({ "type": "object" }),
         ),
-    }]
+    )]
 }
 
 /// Every route's function, method, path and access, for checks and docs.
@@ -225,11 +241,11 @@ pub fn function_router(app: App, function: &Function) -> Router {
 fn router_of(app: App, routes: impl Iterator<Item = Route>) -> Router {
     let mut router = Router::new();
     for route in routes {
-        let access = route.access;
+        let (access, ahead) = (route.access, route.ahead);
         let guarded = route.handler.route_layer(middleware::from_fn_with_state(
             app.clone(),
             move |state: State<App>, request: Request, next: Next| {
-                authorize(state, access, request, next)
+                authorize(state, (access, ahead), request, next)
             },
         ));
         router = router.route(route.path, guarded);
@@ -279,140 +295,6 @@ async fn log_request(request: Request, next: Next) -> Response {
         "request"
     );
     response
-}
-
-/// Authenticates the caller as `access` demands and hands the handler a `Principal` (session
-/// routes) or a `ProfileCaller` (profile routes) as a request extension.
-async fn authorize(
-    State(app): State<App>,
-    access: Access,
-    request: Request,
-    next: Next,
-) -> Response {
-    match authorized(&app, access, request).await {
-        Ok(request) => next.run(request).await,
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn authorized(app: &App, access: Access, request: Request) -> Result<Request, ApiError> {
-    refuse_query_tokens(request.uri().query())?;
-    if access == Access::Anyone {
-        return Ok(request);
-    }
-    let (mut parts, body) = request.into_parts();
-    if access == Access::Application {
-        let pid = path_pid(app, &mut parts).await?;
-        parts
-            .extensions
-            .insert(access::for_application(app, pid).await?);
-        return Ok(Request::from_parts(parts, body));
-    }
-    let header = parts.headers.get(header::AUTHORIZATION).cloned();
-    let secret = bearer(header.as_ref())?;
-    // On a profile route, the caller's membership is read with the token, on the token's claim
-    // of its account (`secrets::claim`); `for_profile_read` uses it only if the token agrees.
-    let pid = match access {
-        Access::Profile(..) => Some(path_pid(app, &mut parts).await),
-        _ => None,
-    };
-    let early = async {
-        match (secrets::claim(secret), &pid) {
-            (Some(aid), Some(Ok(pid))) => Some((aid, access::membership(app, *pid, aid).await)),
-            _ => None,
-        }
-    };
-    let (bearer, early) = tokio::join!(access::authenticate_bearer(app, secret), early);
-    let bearer = bearer?;
-    match (access, bearer) {
-        (Access::Anyone | Access::Application, _) => {}
-        (Access::RunUser, Bearer::RunUser(session)) => {
-            parts
-                .extensions
-                .insert(access::for_run_user(app, session).await?);
-        }
-        (Access::RunUser, Bearer::Team(_)) => {
-            return Err(Refusal::Forbidden("this route needs a run user's session".into()).into());
-        }
-        // A run user is a stranger to every route of a team: 404 on a profile, 403 elsewhere.
-        (Access::Profile(..), Bearer::RunUser(_)) => return Err(Refusal::not_found().into()),
-        (Access::Session, Bearer::RunUser(_)) => return Err(access::run_user_refused().into()),
-        (Access::Session, Bearer::Team(principal)) => {
-            access::for_session(&principal)?;
-            parts.extensions.insert(principal);
-        }
-        (Access::Profile(need, area, metering), Bearer::Team(principal)) => {
-            let pid = pid.ok_or(Refusal::Internal)??;
-            let intent = if parts.method == Method::GET || parts.method == Method::HEAD {
-                Intent::Read
-            } else {
-                Intent::Change
-            };
-            let caller = access::for_profile_read(
-                app,
-                principal,
-                pid,
-                (need, area, metering),
-                intent,
-                early,
-            )
-            .await?;
-            parts.extensions.insert(caller);
-        }
-    }
-    Ok(Request::from_parts(parts, body))
-}
-
-/// The profile id in the path's `{pid}`.
-async fn path_pid(
-    app: &App,
-    parts: &mut axum::http::request::Parts,
-) -> Result<uuid::Uuid, ApiError> {
-    let params = extract::raw_params(parts, app).await?;
-    let raw = params
-        .iter()
-        .find(|(name, _)| *name == "pid")
-        .map(|(_, value)| value)
-        .ok_or(Refusal::Internal)?;
-    extract::id("profile id", raw)
-}
-
-/// The secret of an `Authorization: Bearer <secret>` header.
-pub(crate) fn bearer(header: Option<&HeaderValue>) -> Result<&str, Refusal> {
-    let refused = |detail: &str| Refusal::Unauthenticated(detail.to_owned());
-    let header = header
-        .ok_or_else(|| refused("an Authorization: Bearer token is required"))?
-        .to_str()
-        .map_err(|_| refused("the Authorization header must be `Bearer <token>`"))?;
-    header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or_else(|| refused("the Authorization header must be `Bearer <token>`"))
-}
-
-/// Tokens belong in the `Authorization` header only: a query string that carries one (or a
-/// parameter named like one) is refused, so secrets never land in access logs.
-pub fn refuse_query_tokens(query: Option<&str>) -> Result<(), ApiError> {
-    let Some(query) = query else { return Ok(()) };
-    for pair in query.split('&') {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = name.to_ascii_lowercase();
-        let named_like_a_token = matches!(
-            name.as_str(),
-            "token" | "access_token" | "api_key" | "apikey" | "auth" | "authorization" | "bearer"
-        );
-        let looks_like_a_secret = SecretKind::ALL
-            .iter()
-            .any(|kind| value.starts_with(kind.prefix()));
-        if named_like_a_token || looks_like_a_secret {
-            return Err(ApiError::BadRequest(
-                "tokens are accepted only in the Authorization: Bearer header, never in the URL"
-                    .into(),
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::audit::Audited;
-use super::extract::{Json, PathId};
+use super::extract::{Json, PathId, Primed};
 use super::problem::ApiResult;
 use super::{Doc, Route, schema};
 use crate::app::App;
@@ -22,6 +22,7 @@ use crate::domain::access::{Access, Area, ProfileCaller};
 use crate::domain::policies::{Applied, Catalogue, Permission, PolicyBody, Target};
 use crate::domain::policy_set::{self, PolicyChanges, catalogue, check};
 use crate::domain::records::{PolicyRecord, Tag};
+use crate::keys;
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
@@ -38,7 +39,8 @@ pub fn routes() -> Vec<Route> {
                 "The profile's resource catalogue: each resource type with its actions",
                 schema::<Catalogue>,
             ),
-        ),
+        )
+        .reads_ahead(|ids| ids.profile_item(keys::resource_types)),
         route(
             Method::PUT,
             "/v1/profiles/{pid}/resource-types",
@@ -56,7 +58,14 @@ pub fn routes() -> Vec<Route> {
             )
             .body(schema::<Catalogue>)
             .errors(&[StatusCode::CONFLICT]),
-        ),
+        )
+        .reads_ahead(|ids| {
+            [
+                ids.profile_item(keys::resource_types),
+                ids.profile_query(policy_set::all_query),
+            ]
+            .concat()
+        }),
         route(
             Method::POST,
             "/v1/profiles/{pid}/policies",
@@ -75,7 +84,8 @@ pub fn routes() -> Vec<Route> {
             )
             .status(StatusCode::CREATED)
             .body(schema::<PolicyBody>),
-        ),
+        )
+        .reads_ahead(|ids| ids.profile_item(keys::resource_types)),
         route(
             Method::GET,
             "/v1/profiles/{pid}/policies",
@@ -86,14 +96,16 @@ pub fn routes() -> Vec<Route> {
                 "Every policy of the profile, in creation order",
                 list_schema,
             ),
-        ),
+        )
+        .reads_ahead(|ids| ids.profile_query(policy_set::all_query)),
         route(
             Method::GET,
             "/v1/profiles/{pid}/policies/{id}",
             member,
             get(read),
             Doc::new("getPolicy", "An access policy", schema::<PolicyView>),
-        ),
+        )
+        .reads_ahead(|ids| ids.item(keys::policy)),
         route(
             Method::PATCH,
             "/v1/profiles/{pid}/policies/{id}",
@@ -110,7 +122,14 @@ pub fn routes() -> Vec<Route> {
             )
             .body(schema::<PolicyChangesBody>)
             .errors(&[StatusCode::CONFLICT]),
-        ),
+        )
+        .reads_ahead(|ids| {
+            [
+                ids.item(keys::policy),
+                ids.profile_item(keys::resource_types),
+            ]
+            .concat()
+        }),
         route(
             Method::DELETE,
             "/v1/profiles/{pid}/policies/{id}",
@@ -124,7 +143,8 @@ pub fn routes() -> Vec<Route> {
                     serde_json::json!({"type": "integer", "minimum": 0}),
                 )
                 .errors(&[StatusCode::CONFLICT]),
-        ),
+        )
+        .reads_ahead(|ids| ids.item(keys::policy)),
         route(
             Method::GET,
             "/v1/profiles/{pid}/run/users/{uid}/permissions",
@@ -194,7 +214,7 @@ fn only(pairs: &[(String, String)], known: &[&str]) -> Result<(), Refusal> {
 }
 
 async fn read_catalogue(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(caller): Extension<ProfileCaller>,
 ) -> ApiResult<impl IntoResponse> {
     let (catalogue, _) = catalogue::read(&app, caller.pid).await?;
@@ -202,7 +222,7 @@ async fn read_catalogue(
 }
 
 async fn replace_catalogue(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     Json(body): Json<Catalogue>,
@@ -212,7 +232,7 @@ async fn replace_catalogue(
 }
 
 async fn create(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     Json(body): Json<PolicyBody>,
@@ -222,7 +242,7 @@ async fn create(
 }
 
 async fn list(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(caller): Extension<ProfileCaller>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> ApiResult<impl IntoResponse> {
@@ -236,7 +256,7 @@ async fn list(
 }
 
 async fn read(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(caller): Extension<ProfileCaller>,
     PathId(id): PathId,
 ) -> ApiResult<impl IntoResponse> {
@@ -265,7 +285,7 @@ struct PolicyChangesBody {
 }
 
 async fn update(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(id): PathId,
@@ -283,7 +303,7 @@ async fn update(
 }
 
 async fn remove(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(id): PathId,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
 use super::audit::Audited;
-use super::extract::{Json, double_option};
+use super::extract::{Json, Primed, double_option};
 use super::openapi::month_schema;
 use super::problem::ApiResult;
 use super::{Doc, Route, schema};
@@ -24,10 +24,12 @@ use crate::app::App;
 use crate::catalogue::{Amounts, Service};
 use crate::domain::Role;
 use crate::domain::access::{Access, Area, Principal, ProfileCaller};
+use crate::domain::membership;
 use crate::domain::profiles::{self, ProfileChanges, ProfileView};
 use crate::domain::records::ProfileRecord;
 use crate::domain::usage::allocation;
 use crate::domain::usage::report::{self, Periodicity};
+use crate::keys;
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
@@ -47,7 +49,8 @@ pub fn routes() -> Vec<Route> {
             .status(StatusCode::CREATED)
             .body(schema::<CreateBody>)
             .errors(&[StatusCode::CONFLICT]),
-        ),
+        )
+        .reads_ahead(|ids| ids.account_item(keys::account)),
         route(
             Method::GET,
             "/v1/profiles",
@@ -58,7 +61,8 @@ pub fn routes() -> Vec<Route> {
                 "The profiles I own or belong to, each with my role",
                 list_schema,
             ),
-        ),
+        )
+        .reads_ahead(|ids| ids.account_query(membership::profiles_query)),
         route(
             Method::GET,
             one,
@@ -78,7 +82,8 @@ pub fn routes() -> Vec<Route> {
             )
             .body(schema::<UpdateBody>)
             .errors(&[StatusCode::CONFLICT]),
-        ),
+        )
+        .reads_ahead(|ids| ids.profile_query(membership::members_query)),
         route(
             Method::DELETE,
             one,
@@ -91,7 +96,8 @@ pub fn routes() -> Vec<Route> {
             .body(schema::<DeleteBody>)
             // 429: the re-entered password is throttled like a login.
             .errors(&[StatusCode::CONFLICT, StatusCode::TOO_MANY_REQUESTS]),
-        ),
+        )
+        .reads_ahead(|ids| ids.account_item(keys::account)),
         route(
             Method::PUT,
             "/v1/profiles/{pid}/limits",
@@ -104,7 +110,8 @@ pub fn routes() -> Vec<Route> {
             )
             .body(schema::<LimitsBody>)
             .errors(&[StatusCode::CONFLICT]),
-        ),
+        )
+        .reads_ahead(|ids| ids.account_item(keys::account)),
         route(
             Method::GET,
             "/v1/profiles/{pid}/usage",
@@ -252,7 +259,7 @@ struct CreateBody {
 }
 
 async fn create(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(principal): Extension<Principal>,
     Audited(by): Audited,
     Json(body): Json<CreateBody>,
@@ -269,7 +276,7 @@ async fn create(
 }
 
 async fn list(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(principal): Extension<Principal>,
 ) -> ApiResult<impl IntoResponse> {
     let memberships = profiles::list(&app, principal.account_id()).await?;
@@ -304,7 +311,7 @@ struct UpdateBody {
 }
 
 async fn update(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(caller): Extension<ProfileCaller>,
     Audited(by): Audited,
     Json(body): Json<UpdateBody>,
@@ -330,7 +337,7 @@ struct DeleteBody {
 }
 
 async fn remove(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(caller): Extension<ProfileCaller>,
     Audited(by): Audited,
     Json(body): Json<DeleteBody>,
@@ -360,7 +367,7 @@ struct LimitsBody {
 }
 
 async fn set_limits(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(caller): Extension<ProfileCaller>,
     Audited(by): Audited,
     Json(body): Json<LimitsBody>,

@@ -13,12 +13,13 @@ use serde_json::json;
 
 use super::accounts::AccountBody;
 use super::audit::Audited;
-use super::extract::Json;
+use super::extract::{Json, Primed};
 use super::problem::ApiResult;
 use super::{Doc, Route, schema};
 use crate::app::App;
 use crate::domain::access::{Access, Principal};
 use crate::domain::{accounts, recovery, verification};
+use crate::keys;
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
@@ -35,7 +36,8 @@ pub fn routes() -> Vec<Route> {
             )
             .body(schema::<PasswordBody>)
             .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
-        ),
+        )
+.reads_ahead(|ids| ids.account_item(keys::account)),
         route(
             Method::POST,
             "/v1/accounts/verify",
@@ -61,7 +63,8 @@ pub fn routes() -> Vec<Route> {
             )
             .status(StatusCode::ACCEPTED)
             .errors(&[StatusCode::CONFLICT, StatusCode::TOO_MANY_REQUESTS]),
-        ),
+        )
+.reads_ahead(|ids| ids.account_item(keys::account)),
         route(
             Method::POST,
             "/v1/password-reset",
@@ -106,7 +109,8 @@ pub fn password_routes() -> Vec<Route> {
             )
             .body(schema::<PasswordChangeBody>)
             .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
-        ),
+        )
+        .reads_ahead(|ids| ids.account_item(keys::account)),
     ]
 }
 
@@ -136,7 +140,7 @@ async fn verify(
 }
 
 async fn new_verification(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(principal): Extension<Principal>,
 ) -> ApiResult<impl IntoResponse> {
     verification::request_link(&app, principal.account_id()).await?;
@@ -192,7 +196,7 @@ pub(super) struct PasswordChangeBody {
 }
 
 async fn change_password(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(principal): Extension<Principal>,
     Audited(by): Audited,
     Json(body): Json<PasswordChangeBody>,
@@ -220,7 +224,7 @@ struct PasswordBody {
 }
 
 async fn delete_account(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(principal): Extension<Principal>,
     Audited(by): Audited,
     Json(body): Json<PasswordBody>,

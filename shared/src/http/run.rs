@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::accounts::{LoginBody, session_schema};
 use super::audit::Audited;
-use super::extract::{Json, double_option};
+use super::extract::{Json, Primed, double_option};
 use super::problem::ApiResult;
 use super::recovery::{PasswordChangeBody, ResetBody, ResetConfirmBody};
 use super::run_users::{RunUserView, SettingsView, run_user_schema};
@@ -25,6 +25,7 @@ use crate::app::App;
 use crate::domain::access::{Access, RunCaller, Visitor};
 use crate::domain::run_users::sessions::{self, OwnChanges};
 use crate::domain::run_users::{reset, signup};
+use crate::keys;
 
 pub fn routes() -> Vec<Route> {
     let route = Route::of(super::RUN_USERS.name);
@@ -39,7 +40,8 @@ pub fn routes() -> Vec<Route> {
                 "The profile's sign-up settings: whether sign-up is open, its custom fields",
                 schema::<SettingsView>,
             ),
-        ),
+        )
+        .reads_ahead(|ids| ids.profile_item(keys::run_settings)),
         route(
             Method::POST,
             "/v1/profiles/{pid}/run/password-reset",
@@ -111,7 +113,8 @@ pub fn password_routes() -> Vec<Route> {
             .status(StatusCode::CREATED)
             .body(signup_schema)
             .errors(&[StatusCode::FORBIDDEN, StatusCode::CONFLICT]),
-        ),
+        )
+        .reads_ahead(|ids| ids.profile_item(keys::run_settings)),
         route(
             Method::POST,
             "/v1/profiles/{pid}/run/login",
@@ -178,7 +181,7 @@ fn detail_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 }
 
 async fn settings(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(visitor): Extension<Visitor>,
 ) -> ApiResult<impl IntoResponse> {
     let settings = signup::settings(&app, visitor.profile.pid).await?;
@@ -186,7 +189,7 @@ async fn settings(
 }
 
 async fn sign_up(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(visitor): Extension<Visitor>,
     Json(body): Json<Map<String, Value>>,
@@ -256,7 +259,7 @@ struct OwnChangesBody {
 }
 
 async fn update_me(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<RunCaller>,
     Json(body): Json<OwnChangesBody>,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::audit::Audited;
-use super::extract::{Json, PathId, double_option};
+use super::extract::{Json, PathId, Primed, double_option};
 use super::problem::{ApiError, ApiResult};
 use super::{Doc, Route, schema};
 use crate::app::App;
@@ -22,6 +22,7 @@ use crate::domain::access::{Access, Area, ProfileCaller};
 use crate::domain::records::{FieldType, RunUserRecord, SignupSettings, Tag};
 use crate::domain::run_users::list::{self, ListQuery, Order};
 use crate::domain::run_users::{self, NewRunUser, RunUserChanges, signup};
+use crate::keys;
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
@@ -69,7 +70,8 @@ pub fn routes() -> Vec<Route> {
             member,
             get(read),
             Doc::new("getRunUser", "A run user", run_user_schema),
-        ),
+        )
+.reads_ahead(|ids| ids.item(keys::run_user)),
         route(
             Method::PATCH,
             "/v1/profiles/{pid}/run/users/{uid}",
@@ -82,14 +84,16 @@ pub fn routes() -> Vec<Route> {
             )
             .body(schema::<RunUserChangesBody>)
             .errors(&[StatusCode::CONFLICT]),
-        ),
+        )
+.reads_ahead(|ids| ids.item(keys::run_user)),
         route(
             Method::DELETE,
             "/v1/profiles/{pid}/run/users/{uid}",
             member,
             delete(remove),
             Doc::no_content("deleteRunUser", "Delete a run user; its sessions end"),
-        ),
+        )
+.reads_ahead(|ids| ids.item(keys::run_user)),
     ]
 }
 
@@ -119,7 +123,8 @@ pub fn password_routes() -> Vec<Route> {
                 "Set a run user's password; its sessions end",
             )
             .body(schema::<NewPasswordBody>),
-        ),
+        )
+        .reads_ahead(|ids| ids.item(keys::run_user)),
     ]
 }
 
@@ -320,7 +325,7 @@ async fn create(
 }
 
 async fn read(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(caller): Extension<ProfileCaller>,
     PathId(uid): PathId,
 ) -> ApiResult<impl IntoResponse> {
@@ -353,7 +358,7 @@ struct RunUserChangesBody {
 }
 
 async fn update(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(uid): PathId,
@@ -374,7 +379,7 @@ async fn update(
 }
 
 async fn remove(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(uid): PathId,
@@ -391,7 +396,7 @@ struct NewPasswordBody {
 }
 
 async fn set_password(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(uid): PathId,

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
 use super::audit::Audited;
-use super::extract::{Json, OptionalJson, PathId};
+use super::extract::{Json, OptionalJson, PathId, Primed};
 use super::problem::ApiResult;
 use super::{Doc, Route, schema};
 use crate::app::App;
@@ -21,6 +21,8 @@ use crate::domain::Role;
 use crate::domain::access::{self, Access, Area, Principal, ProfileCaller};
 use crate::domain::records::{InvitationRecord, InvitationStatus, MemberRecord};
 use crate::domain::team::{self, Answerer};
+use crate::domain::tokens;
+use crate::keys;
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
@@ -56,7 +58,8 @@ pub fn routes() -> Vec<Route> {
                 "The members and the pending invitations",
                 team_schema,
             ),
-        ),
+        )
+        .reads_ahead(|ids| ids.profile_query(team::team_query)),
         route(
             Method::PATCH,
             member,
@@ -65,7 +68,8 @@ pub fn routes() -> Vec<Route> {
             Doc::new("changeRole", "Change a member's role", schema::<MemberBody>)
                 .body(schema::<RoleBody>)
                 .errors(&[StatusCode::CONFLICT]),
-        ),
+        )
+        .reads_ahead(|ids| ids.profile_query(team::team_query)),
         route(
             Method::DELETE,
             member,
@@ -76,7 +80,14 @@ pub fn routes() -> Vec<Route> {
                 "Remove a member (owner, admin), or leave (the member itself; not the owner)",
             )
             .errors(&[StatusCode::CONFLICT]),
-        ),
+        )
+        .reads_ahead(|ids| {
+            [
+                ids.profile_query(team::team_query),
+                ids.profile_query(tokens::tokens_query),
+            ]
+            .concat()
+        }),
         route(
             Method::POST,
             "/v1/profiles/{pid}/invitations/{iid}/resend",
@@ -89,7 +100,8 @@ pub fn routes() -> Vec<Route> {
             )
             // 429: a resend counts as a sent invitation (see `invite`).
             .errors(&[StatusCode::CONFLICT, StatusCode::TOO_MANY_REQUESTS]),
-        ),
+        )
+        .reads_ahead(|ids| ids.item(keys::invitation)),
         route(
             Method::DELETE,
             "/v1/profiles/{pid}/invitations/{iid}",
@@ -97,7 +109,8 @@ pub fn routes() -> Vec<Route> {
             delete(revoke),
             Doc::no_content("revokeInvitation", "Revoke a pending invitation")
                 .errors(&[StatusCode::CONFLICT]),
-        ),
+        )
+        .reads_ahead(|ids| ids.item(keys::invitation)),
         route(
             Method::POST,
             "/v1/invitations/{iid}/accept",
@@ -141,7 +154,8 @@ pub fn routes() -> Vec<Route> {
                 "The invitations addressed to me",
                 mine_schema,
             ),
-        ),
+        )
+        .reads_ahead(|ids| ids.account_item(keys::account)),
     ]
 }
 
@@ -274,7 +288,7 @@ async fn invite(
 }
 
 async fn list(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(caller): Extension<ProfileCaller>,
 ) -> ApiResult<impl IntoResponse> {
     let (members, invitations) = team::list(&app, caller.pid).await?;
@@ -297,7 +311,7 @@ struct RoleBody {
 }
 
 async fn change_role(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(aid): PathId,
@@ -308,7 +322,7 @@ async fn change_role(
 }
 
 async fn remove(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(aid): PathId,
@@ -318,7 +332,7 @@ async fn remove(
 }
 
 async fn resend(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(iid): PathId,
@@ -328,7 +342,7 @@ async fn resend(
 }
 
 async fn revoke(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     PathId(iid): PathId,
@@ -391,7 +405,7 @@ async fn decline(
 }
 
 async fn mine(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(principal): Extension<Principal>,
 ) -> ApiResult<impl IntoResponse> {
     let invitations = team::addressed_to(&app, principal.account_id()).await?;

@@ -2,7 +2,6 @@
 //! so served by the `passwords` function: [`password_routes`]).
 
 use axum::Extension;
-use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -13,13 +12,13 @@ use uuid::Uuid;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
 use super::audit::Audited;
-use super::extract::{Json, PathId};
+use super::extract::{Json, PathId, Primed};
 use super::problem::ApiResult;
 use super::{Doc, Route, schema};
-use crate::app::App;
 use crate::domain::access::{Access, Area, ProfileCaller};
 use crate::domain::records::{ApiTokenRecord, Permission};
 use crate::domain::tokens::{self, Expiry, NewToken};
+use crate::keys;
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
@@ -37,13 +36,15 @@ pub fn routes() -> Vec<Route> {
                 "The profile's API tokens, without secrets (members see their own)",
                 list_schema,
             ),
-        ),
+        )
+        .reads_ahead(|ids| ids.profile_query(tokens::tokens_query)),
         route(
             Method::DELETE,
             "/v1/profiles/{pid}/tokens/{tid}",
             delete(revoke),
             Doc::no_content("revokeToken", "Revoke an API token"),
-        ),
+        )
+        .reads_ahead(|ids| ids.item_query(tokens::token_query)),
     ]
 }
 
@@ -54,20 +55,23 @@ pub fn password_routes() -> Vec<Route> {
     let route = |method, path, handler, doc| {
         of(method, path, Access::member(Area::Governance), handler, doc)
     };
-    vec![route(
-        Method::POST,
-        "/v1/profiles/{pid}/tokens",
-        post(issue),
-        Doc::new(
-            "issueToken",
-            "Issue an API token (password re-entered); its secret is shown once",
-            issued_schema,
+    vec![
+        route(
+            Method::POST,
+            "/v1/profiles/{pid}/tokens",
+            post(issue),
+            Doc::new(
+                "issueToken",
+                "Issue an API token (password re-entered); its secret is shown once",
+                issued_schema,
+            )
+            .status(StatusCode::CREATED)
+            .body(schema::<IssueBody>)
+            // 429: the re-entered password is throttled like a login.
+            .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
         )
-        .status(StatusCode::CREATED)
-        .body(schema::<IssueBody>)
-        // 429: the re-entered password is throttled like a login.
-        .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
-    )]
+        .reads_ahead(|ids| ids.account_item(keys::account)),
+    ]
 }
 
 /// `POST /v1/profiles/{pid}/tokens`: the token, with its secret.
@@ -139,7 +143,7 @@ struct IssueBody {
 }
 
 async fn issue(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(caller): Extension<ProfileCaller>,
     Audited(by): Audited,
     Json(body): Json<IssueBody>,
@@ -173,7 +177,7 @@ async fn issue(
 }
 
 async fn list(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(caller): Extension<ProfileCaller>,
 ) -> ApiResult<impl IntoResponse> {
     let tokens: Vec<TokenBody> = tokens::list(&app, &caller)
@@ -185,7 +189,7 @@ async fn list(
 }
 
 async fn revoke(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(caller): Extension<ProfileCaller>,
     Audited(by): Audited,
     PathId(tid): PathId,

@@ -9,6 +9,7 @@
 //! Both adapters ([`embedded::EmbeddedTable`] and [`dynamo::DynamoTable`]) implement
 //! [`Table`] with the same semantics, proven by the one conformance suite in `tests/`.
 
+pub mod ahead;
 pub mod counting;
 pub mod cursor_check;
 #[cfg(feature = "dynamo")]

@@ -66,10 +66,14 @@ fn stale(given: i64, current: i64) -> Refusal {
     ))
 }
 
+/// The query of every policy of profile `pid`.
+pub fn all_query(pid: Uuid) -> Query {
+    Query::partition(keys::profile_partition(pid)).prefix(keys::POLICY_PREFIX)
+}
+
 /// Every policy of profile `pid`, by id (creation order). Bounded by the `policies` gauge.
 pub async fn list_all(app: &App, pid: Uuid) -> Decided<Vec<PolicyRecord>> {
-    let query = Query::partition(keys::profile_partition(pid)).prefix(keys::POLICY_PREFIX);
-    let items = query_all(app.table.as_ref(), query).await?;
+    let items = query_all(app.table.as_ref(), all_query(pid)).await?;
     items
         .into_iter()
         .map(|item| keys::from_item(item).map_err(Refusal::from))

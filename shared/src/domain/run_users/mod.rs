@@ -276,26 +276,31 @@ pub async fn set_password(
     by: &Audit,
 ) -> Decided<()> {
     password::check_policy(new_password)?;
-    get(app, pid, uid).await?;
+    let user = get(app, pid, uid).await?;
     let hash = password::hash(new_password.to_owned(), app.config.password_cost).await?;
-    replace_password(app, pid, uid, hash, None, by).await
+    replace_password(app, user, hash, None, by).await
 }
 
-/// Stores a new password hash for `uid` and raises its session version, so every session
-/// ends but `keep` (the session, by its token digest and version, that changed its own
-/// password), which moves to the new version in the same transaction.
+/// Stores a new password hash for `user` (as read before the hash was made; read again if it
+/// changed meanwhile) and raises its session version, so every session ends but `keep` (the
+/// session, by its token digest and version, that changed its own password), which moves to
+/// the new version in the same transaction.
 pub(crate) async fn replace_password(
     app: &App,
-    pid: Uuid,
-    uid: Uuid,
+    user: RunUserRecord,
     hash: String,
     keep: Option<(&str, i64)>,
     by: &Audit,
 ) -> Decided<()> {
+    let (pid, uid) = (user.pid, user.uid);
+    let mut read = Some(user);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut user = get(app, pid, uid).await?;
+        let mut user = match read.take() {
+            Some(user) => user,
+            None => get(app, pid, uid).await?,
+        };
         if keep.is_some_and(|(_, version)| version != user.session_version) {
             return Err(Refusal::Unauthenticated("the session has ended".into()));
         }

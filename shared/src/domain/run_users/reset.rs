@@ -170,7 +170,7 @@ pub async fn prepare_link(
     tx::prepare_link(
         app.table.as_ref(),
         marker,
-        SecretKind::PasswordReset,
+        (SecretKind::PasswordReset, &[]),
         &TokenRecord::RunReset(link),
         (holder, "token_hash", Condition::Exists),
     )

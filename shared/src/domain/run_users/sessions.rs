@@ -10,7 +10,7 @@ use super::super::records::{
 };
 use super::super::throttle::{self, SourceAddress};
 use super::super::tx::Tx;
-use super::{RunUserChanges, get, replace_password, update};
+use super::{RunUserChanges, replace_password, update};
 use crate::app::App;
 use crate::email::Email;
 use crate::keys;
@@ -123,7 +123,8 @@ async fn open_session(
     let now = app.now();
     let expires_at =
         now + chrono::Duration::from_std(app.config.session_ttl).map_err(|_| Refusal::Internal)?;
-    let token = secrets::generate(SecretKind::RunUser).map_err(|_| Refusal::Internal)?;
+    let token = secrets::generate_claiming(SecretKind::RunUser, &[user.pid, user.uid])
+        .map_err(|_| Refusal::Internal)?;
     let record = TokenRecord::RunSession(RunSessionRecord {
         pid: user.pid,
         uid: user.uid,
@@ -192,10 +193,12 @@ pub async fn change_own_password(
     by: &Audit,
 ) -> Decided<()> {
     password::check_policy_of("new_password", new_password)?;
-    let (pid, uid) = (caller.session.pid, caller.session.uid);
+    let pid = caller.session.pid;
     let reservation =
         throttle::reserve_run_login(app, pid, caller.user.email.as_str(), source).await?;
-    let user = get(app, pid, uid).await?;
+    // The user as its session was cleared, a moment ago: its hash is checked, and the new one
+    // written on the condition that nothing changed since (else read again).
+    let user = caller.user.clone();
     let verdict = match user.password_hash.clone() {
         Some(hash) => {
             password::verify(current_password.to_owned(), hash, app.config.password_cost).await?
@@ -208,10 +211,12 @@ pub async fn change_own_password(
     if verdict == Verdict::Wrong {
         return Err(Refusal::InvalidCredentials);
     }
-    reservation.release(app).await;
-    let hash = password::hash(new_password.to_owned(), app.config.password_cost).await?;
+    let (_, hash) = tokio::join!(
+        reservation.release(app),
+        password::hash(new_password.to_owned(), app.config.password_cost)
+    );
     let keep = (caller.session.token_digest.as_str(), caller.session.version);
-    replace_password(app, pid, uid, hash, Some(keep), by).await
+    replace_password(app, user, hash?, Some(keep), by).await
 }
 
 /// Ends the caller's session.

@@ -28,13 +28,25 @@ pub enum Answerer {
     Link(String),
 }
 
+/// The invitation being answered, with what an acceptance needs when it was read on the way:
+/// the invitee's account, the profile.
+struct Found {
+    invitation: InvitationRecord,
+    account: Option<AccountRecord>,
+    profile: Option<ProfileRecord>,
+}
+
 /// Finds the invitation `iid` for whoever answers (with the answering account, when it was
-/// read), refusing anyone else with 404 and a link that is not (or no longer) valid.
+/// read), refusing anyone else with 404 and a link that is not (or no longer) valid. A link
+/// claims its profile and invitee (`secrets::pair_claim`): the invitation is read with the
+/// link, and for a `joining` answer the profile and the invitee's account too; each is used
+/// only where the link and the invitation agree with the claim, and read otherwise.
 async fn invitation_for(
     app: &App,
     iid: Uuid,
     answerer: &Answerer,
-) -> Decided<(InvitationRecord, Option<AccountRecord>)> {
+    joining: bool,
+) -> Decided<Found> {
     match answerer {
         Answerer::Session(principal) => {
             let account = credentials::load(app, principal.account_id()).await?;
@@ -48,31 +60,67 @@ async fn invitation_for(
             if invitation.invitee != account.aid {
                 return Err(Refusal::not_found());
             }
-            Ok((invitation, Some(account)))
+            Ok(Found {
+                invitation,
+                account: Some(account),
+                profile: None,
+            })
         }
         Answerer::Link(secret) => {
             let refused = || Refusal::Unauthenticated("the invitation link is not valid".into());
             if secrets::parse(secret) != Some(SecretKind::Invitation) {
                 return Err(refused());
             }
-            let item = app
-                .table
-                .get(&keys::token(&secrets::digest(secret)))
-                .await?
-                .ok_or_else(refused)?;
+            let claim = secrets::pair_claim(secret, SecretKind::Invitation);
+            let link_key = keys::token(&secrets::digest(secret));
+            let claimed = async {
+                let (pid, invitee) = claim?;
+                let profile = async {
+                    match joining {
+                        true => Some(profiles::get(app, pid).await),
+                        false => None,
+                    }
+                };
+                let account = async {
+                    match joining {
+                        true => Some(credentials::load(app, invitee).await),
+                        false => None,
+                    }
+                };
+                let (invitation, profile, account) =
+                    tokio::join!(load(app, pid, iid), profile, account);
+                Some((invitation.ok()?, profile, account, invitee))
+            };
+            let (item, claimed) = tokio::join!(app.table.get(&link_key), claimed);
+            let item = item?.ok_or_else(refused)?;
             let TokenRecord::Invitation(link) = keys::from_item(item)? else {
                 return Err(refused());
             };
             if link.iid != iid {
                 return Err(refused());
             }
-            let invitation = load(app, link.pid, iid).await?;
-            if invitation.version != link.version {
+            let found = match claimed {
+                Some((invitation, profile, account, invitee))
+                    if invitation.pid == link.pid && invitation.invitee == invitee =>
+                {
+                    Found {
+                        invitation,
+                        account: account.and_then(Result::ok),
+                        profile: profile.and_then(Result::ok),
+                    }
+                }
+                _ => Found {
+                    invitation: load(app, link.pid, iid).await?,
+                    account: None,
+                    profile: None,
+                },
+            };
+            if found.invitation.version != link.version {
                 return Err(Refusal::Conflict(
                     "this link was replaced by a newer invitation e-mail".into(),
                 ));
             }
-            Ok((invitation, None))
+            Ok(found)
         }
     }
 }
@@ -95,19 +143,28 @@ pub async fn accept(
     answerer: Answerer,
     by: &Audit,
 ) -> Decided<(InvitationRecord, ProfileRecord)> {
-    let (invitation, account) = invitation_for(app, iid, &answerer).await?;
+    let Found {
+        invitation,
+        account,
+        profile,
+    } = invitation_for(app, iid, &answerer, true).await?;
     let now = app.now();
     answerable(&invitation, now)?;
-    let (profile, account) = match account {
-        Some(account) => (profiles::get(app, invitation.pid).await?, account),
-        None => {
-            let (profile, account) = tokio::join!(
-                profiles::get(app, invitation.pid),
-                credentials::load(app, invitation.invitee)
-            );
-            (profile?, account?)
+    let (profile, account) = tokio::join!(
+        async {
+            match profile {
+                Some(profile) => Ok(profile),
+                None => profiles::get(app, invitation.pid).await,
+            }
+        },
+        async {
+            match account {
+                Some(account) => Ok(account),
+                None => credentials::load(app, invitation.invitee).await,
+            }
         }
-    };
+    );
+    let (profile, account) = (profile?, account?);
     // Only a proven mailbox joins: an address squatted before its owner signed up cannot.
     if !account.email_verified {
         return Err(Refusal::EmailUnverified);
@@ -127,7 +184,7 @@ pub async fn accept(
 
 /// Declines: nothing joins; the link stops working.
 pub async fn decline(app: &App, iid: Uuid, answerer: Answerer, by: &Audit) -> Decided<()> {
-    let (invitation, _) = invitation_for(app, iid, &answerer).await?;
+    let invitation = invitation_for(app, iid, &answerer, false).await?.invitation;
     let now = app.now();
     answerable(&invitation, now)?;
     let mut entry = Tx::new();

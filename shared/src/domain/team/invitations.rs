@@ -170,7 +170,14 @@ pub async fn invite(
     };
     let claim = claim?.ok_or_else(unknown)?;
     let EmailClaim { aid: invitee } = keys::from_item(claim)?;
-    let invitee_account: AccountRecord = match app.table.get(&keys::account(invitee)).await? {
+    // The invitee's account and membership, at once (both named by the claim).
+    let (account_key, member_key) = (
+        keys::account(invitee),
+        keys::profile_member(profile.pid, invitee),
+    );
+    let (invitee_account, member) =
+        tokio::join!(app.table.get(&account_key), app.table.get(&member_key));
+    let invitee_account: AccountRecord = match invitee_account? {
         Some(item) => keys::from_item(item)?,
         None => return Err(unknown()),
     };
@@ -182,12 +189,7 @@ pub async fn invite(
             "the owner is already on the profile".into(),
         ));
     }
-    if app
-        .table
-        .get(&keys::profile_member(profile.pid, invitee))
-        .await?
-        .is_some()
-    {
+    if member?.is_some() {
         return Err(Refusal::Conflict("this account is already a member".into()));
     }
     let now = app.now();
@@ -309,11 +311,11 @@ pub async fn resend(
         Target::new("invitation", iid),
         &["expires_at"],
     )?);
-    let stale_link = invitation.token_hash.clone();
-    tx.commit(app.table.as_ref()).await?;
-    if let Some(hash) = stale_link {
-        app.table.delete(&keys::token(&hash), None).await?;
+    // The old link stops working in the same change.
+    if let Some(hash) = &invitation.token_hash {
+        tx.add(Write::delete(keys::token(hash)));
     }
+    tx.commit(app.table.as_ref()).await?;
     invitation.version += 1;
     invitation.expires_at = expires_at;
     invitation.token_hash = None;

@@ -35,7 +35,10 @@ pub async fn prepare_link(
     tx::prepare_link(
         app.table.as_ref(),
         marker,
-        SecretKind::Invitation,
+        (
+            SecretKind::Invitation,
+            &[invitation.pid, invitation.invitee],
+        ),
         &TokenRecord::Invitation(link),
         (
             keys::invitation(invitation.pid, invitation.iid),

@@ -26,14 +26,15 @@ pub use invitations::{INVITATIONS_PER_HOUR, invite, resend, revoke};
 pub use links::{prepare_link, unprepare_link};
 pub use members::{change_role, remove};
 
+/// The query of profile `pid`'s team.
+pub fn team_query(pid: Uuid) -> Query {
+    let (from, to) = keys::team_range();
+    Query::partition(keys::profile_partition(pid)).between(from, to)
+}
+
 /// The team: members and invitations (expired ones included, so they can be resent). One query.
 pub async fn list(app: &App, pid: Uuid) -> Decided<(Vec<MemberRecord>, Vec<InvitationRecord>)> {
-    let (from, to) = keys::team_range();
-    let items = query_all(
-        app.table.as_ref(),
-        Query::partition(keys::profile_partition(pid)).between(from, to),
-    )
-    .await?;
+    let items = query_all(app.table.as_ref(), team_query(pid)).await?;
     let mut members = Vec::new();
     let mut invitations = Vec::new();
     for item in items {

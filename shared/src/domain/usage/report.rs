@@ -29,13 +29,29 @@ pub async fn month_usage(
     profile: &ProfileRecord,
     month: Option<&str>,
 ) -> Decided<(String, BTreeMap<Service, ServiceUse>)> {
-    let now = app.now();
-    let this_month = month_of(now);
-    let month = month_or_now(month, now)?;
-    let record = read_months(app, profile.pid, &month, &month)
+    let month = month_or_now(month, app.now())?;
+    let record = month_record(app, profile.pid, &month).await?;
+    let services = month_services(app, profile, &month, &record);
+    Ok((month, services))
+}
+
+/// What profile `pid` recorded in `month` (`yyyy-mm`): its counters and gauge levels. One query.
+pub async fn month_record(app: &App, pid: Uuid, month: &str) -> Decided<UsageRecord> {
+    Ok(read_months(app, pid, month, month)
         .await?
-        .remove(&month)
-        .unwrap_or_default();
+        .remove(month)
+        .unwrap_or_default())
+}
+
+/// Each service's use in `month`, from what the month recorded (`month_record`) and, for the
+/// gauges of the current month, the profile's levels now.
+pub fn month_services(
+    app: &App,
+    profile: &ProfileRecord,
+    month: &str,
+    record: &UsageRecord,
+) -> BTreeMap<Service, ServiceUse> {
+    let this_month = month_of(app.now());
     let mut services = BTreeMap::new();
     for service in Service::ALL {
         let used = match service.metering() {
@@ -45,7 +61,7 @@ pub async fn month_usage(
                 .copied()
                 .unwrap_or(0),
             Metering::Gauge if month == this_month => profile.gauge(service),
-            Metering::Gauge => last_day_value(&record, service).unwrap_or(0),
+            Metering::Gauge => last_day_value(record, service).unwrap_or(0),
         };
         services.insert(
             service,
@@ -56,7 +72,7 @@ pub async fn month_usage(
             },
         );
     }
-    Ok((month, services))
+    services
 }
 
 /// The usage of the months `first` to `last` (`yyyy-mm`), each month's counters and gauge levels

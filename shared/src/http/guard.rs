@@ -1,0 +1,281 @@
+//! The access layer every route passes before its handler: the caller authenticated and
+//! cleared as the route's [`Access`] demands (deny by default), and the reads the route makes
+//! ahead (`Route::reads_ahead`) made at the same time as the caller's own.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, extract};
+use crate::app::App;
+use crate::domain::access::{self, Access, Bearer, Intent};
+use crate::keys;
+use crate::refusal::Refusal;
+use crate::secrets::{self, SecretKind};
+use crate::store::ahead::{self as read_ahead, PrimedTable, Read};
+use crate::store::{Key, Query};
+
+/// What a route's reads ahead may be named by: on a profile route the ids in its path (`{pid}`,
+/// and the last other id — `{uid}`, `{id}`, … — when there is one and it is well formed) and
+/// the account the caller's token claims (`secrets::claim`; the caller's own once it is
+/// cleared); on a session route that account; on a run user's route the profile and the user
+/// its session claims (`secrets::pair_claim`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestIds {
+    pub pid: Option<uuid::Uuid>,
+    pub id: Option<uuid::Uuid>,
+    pub claimed: Option<uuid::Uuid>,
+}
+
+impl RequestIds {
+    /// The item `key` names under the profile by the path's last id (none without one).
+    pub fn item(self, key: fn(uuid::Uuid, uuid::Uuid) -> Key) -> Vec<Read> {
+        self.on_item(|pid, id| Read::Get(key(pid, id)))
+    }
+    /// The first page of `query` under the profile by the path's last id (none without one).
+    pub fn item_query(self, query: fn(uuid::Uuid, uuid::Uuid) -> Query) -> Vec<Read> {
+        self.on_item(|pid, id| Read::Query(query(pid, id)))
+    }
+    /// The profile's item `key` names.
+    pub fn profile_item(self, key: fn(uuid::Uuid) -> Key) -> Vec<Read> {
+        self.pid
+            .map(|pid| Read::Get(key(pid)))
+            .into_iter()
+            .collect()
+    }
+    /// The first page of the profile's `query`.
+    pub fn profile_query(self, query: fn(uuid::Uuid) -> Query) -> Vec<Read> {
+        self.pid
+            .map(|pid| Read::Query(query(pid)))
+            .into_iter()
+            .collect()
+    }
+    /// The claimed account's item `key` names.
+    pub fn account_item(self, key: fn(uuid::Uuid) -> Key) -> Vec<Read> {
+        self.claimed
+            .map(|aid| Read::Get(key(aid)))
+            .into_iter()
+            .collect()
+    }
+    /// The first page of the claimed account's `query`.
+    pub fn account_query(self, query: fn(uuid::Uuid) -> Query) -> Vec<Read> {
+        self.claimed
+            .map(|aid| Read::Query(query(aid)))
+            .into_iter()
+            .collect()
+    }
+    fn on_item(self, read: impl FnOnce(uuid::Uuid, uuid::Uuid) -> Read) -> Vec<Read> {
+        self.pid
+            .zip(self.id)
+            .map(|(pid, id)| read(pid, id))
+            .into_iter()
+            .collect()
+    }
+}
+
+/// The reads a route's handler makes first, on the ids of its path.
+pub type ReadsOf = fn(RequestIds) -> Vec<Read>;
+
+/// Authenticates the caller as `access` demands and hands the handler a `Principal` (session
+/// routes) or a `ProfileCaller` (profile routes) as a request extension.
+pub(super) async fn authorize(
+    State(app): State<App>,
+    route: (Access, Option<ReadsOf>),
+    request: Request,
+    next: Next,
+) -> Response {
+    match authorized(&app, route, request).await {
+        Ok(request) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn authorized(
+    app: &App,
+    (access, ahead): (Access, Option<ReadsOf>),
+    request: Request,
+) -> Result<Request, ApiError> {
+    refuse_query_tokens(request.uri().query())?;
+    if access == Access::Anyone {
+        return Ok(request);
+    }
+    let (mut parts, body) = request.into_parts();
+    if access == Access::Application {
+        let pid = path_pid(app, &mut parts).await?;
+        let reads = match ahead {
+            Some(reads) => reads(RequestIds {
+                pid: Some(pid),
+                ..RequestIds::default()
+            }),
+            None => Vec::new(),
+        };
+        let (visitor, ahead) = tokio::join!(
+            access::for_application(app, pid),
+            read_ahead::read_ahead(app.table.as_ref(), reads)
+        );
+        parts.extensions.insert(visitor?);
+        prime(app, &mut parts, ahead);
+        return Ok(Request::from_parts(parts, body));
+    }
+    let header = parts.headers.get(header::AUTHORIZATION).cloned();
+    let secret = bearer(header.as_ref())?;
+    // On a profile route, the caller's membership is read with the token, on the token's claim
+    // of its account (`secrets::claim`); `for_profile_read` uses it only if the token agrees.
+    // So are the route's reads ahead (profile and session routes), handed to the handler only
+    // once the caller is cleared.
+    let pid = match access {
+        Access::Profile(..) => Some(path_pid(app, &mut parts).await),
+        _ => None,
+    };
+    let claim = secrets::claim(secret);
+    let ids = match (access, &pid, claim) {
+        (Access::Profile(..), Some(Ok(pid)), Some(claimed)) => Some(RequestIds {
+            pid: Some(*pid),
+            id: last_path_id(app, &mut parts).await,
+            claimed: Some(claimed),
+        }),
+        (Access::Session, _, Some(claimed)) => Some(RequestIds {
+            claimed: Some(claimed),
+            ..RequestIds::default()
+        }),
+        (Access::RunUser, _, _) => {
+            secrets::pair_claim(secret, SecretKind::RunUser).map(|(pid, uid)| RequestIds {
+                pid: Some(pid),
+                id: Some(uid),
+                claimed: None,
+            })
+        }
+        _ => None,
+    };
+    let mut reads = match (ahead, ids) {
+        (Some(reads), Some(ids)) => reads(ids),
+        _ => Vec::new(),
+    };
+    // A run user's session is cleared on its user and profile: read with it, on its claim
+    // (`access::for_run_user`), and answered again to the handler's first read of either.
+    if let (Access::RunUser, Some(ids)) = (access, ids) {
+        reads.extend(ids.item(keys::run_user));
+        reads.extend(ids.profile_item(keys::profile));
+    }
+    let membership = async {
+        match (claim, &pid) {
+            (Some(aid), Some(Ok(pid))) => Some((aid, access::membership(app, *pid, aid).await)),
+            _ => None,
+        }
+    };
+    let (bearer, early, ahead) = tokio::join!(
+        access::authenticate_bearer(app, secret),
+        membership,
+        read_ahead::read_ahead(app.table.as_ref(), reads)
+    );
+    let bearer = bearer?;
+    match (access, bearer) {
+        (Access::Anyone | Access::Application, _) => {}
+        (Access::RunUser, Bearer::RunUser(session)) => {
+            parts
+                .extensions
+                .insert(access::for_run_user(app, session, &ahead).await?);
+        }
+        (Access::RunUser, Bearer::Team(_)) => {
+            return Err(Refusal::Forbidden("this route needs a run user's session".into()).into());
+        }
+        // A run user is a stranger to every route of a team: 404 on a profile, 403 elsewhere.
+        (Access::Profile(..), Bearer::RunUser(_)) => return Err(Refusal::not_found().into()),
+        (Access::Session, Bearer::RunUser(_)) => return Err(access::run_user_refused().into()),
+        (Access::Session, Bearer::Team(principal)) => {
+            access::for_session(&principal)?;
+            parts.extensions.insert(principal);
+        }
+        (Access::Profile(need, area, metering), Bearer::Team(principal)) => {
+            let pid = pid.ok_or(Refusal::Internal)??;
+            let intent = if parts.method == Method::GET || parts.method == Method::HEAD {
+                Intent::Read
+            } else {
+                Intent::Change
+            };
+            let caller = access::for_profile_read(
+                app,
+                principal,
+                pid,
+                (need, area, metering),
+                intent,
+                early,
+            )
+            .await?;
+            parts.extensions.insert(caller);
+        }
+    }
+    prime(app, &mut parts, ahead);
+    Ok(Request::from_parts(parts, body))
+}
+
+/// Hands a cleared caller's handler what its route read ahead ([`extract::Primed`]).
+fn prime(app: &App, parts: &mut axum::http::request::Parts, ahead: read_ahead::ReadsAhead) {
+    if !ahead.is_empty() {
+        let table = PrimedTable::new(app.table.clone(), ahead);
+        parts
+            .extensions
+            .insert(extract::Primed(app.with_table(std::sync::Arc::new(table))));
+    }
+}
+
+/// The last id of the path other than `{pid}`, when there is one and it is well formed (a
+/// malformed one is the handler's to refuse).
+async fn last_path_id(app: &App, parts: &mut axum::http::request::Parts) -> Option<uuid::Uuid> {
+    let params = extract::raw_params(parts, app).await.ok()?;
+    let (_, raw) = params.iter().filter(|(name, _)| *name != "pid").last()?;
+    uuid::Uuid::parse_str(raw).ok()
+}
+
+/// The profile id in the path's `{pid}`.
+async fn path_pid(
+    app: &App,
+    parts: &mut axum::http::request::Parts,
+) -> Result<uuid::Uuid, ApiError> {
+    let params = extract::raw_params(parts, app).await?;
+    let raw = params
+        .iter()
+        .find(|(name, _)| *name == "pid")
+        .map(|(_, value)| value)
+        .ok_or(Refusal::Internal)?;
+    extract::id("profile id", raw)
+}
+
+/// The secret of an `Authorization: Bearer <secret>` header.
+pub(crate) fn bearer(header: Option<&HeaderValue>) -> Result<&str, Refusal> {
+    let refused = |detail: &str| Refusal::Unauthenticated(detail.to_owned());
+    let header = header
+        .ok_or_else(|| refused("an Authorization: Bearer token is required"))?
+        .to_str()
+        .map_err(|_| refused("the Authorization header must be `Bearer <token>`"))?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or_else(|| refused("the Authorization header must be `Bearer <token>`"))
+}
+
+/// Tokens belong in the `Authorization` header only: a query string that carries one (or a
+/// parameter named like one) is refused, so secrets never land in access logs.
+pub fn refuse_query_tokens(query: Option<&str>) -> Result<(), ApiError> {
+    let Some(query) = query else { return Ok(()) };
+    for pair in query.split('&') {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = name.to_ascii_lowercase();
+        let named_like_a_token = matches!(
+            name.as_str(),
+            "token" | "access_token" | "api_key" | "apikey" | "auth" | "authorization" | "bearer"
+        );
+        let looks_like_a_secret = SecretKind::ALL
+            .iter()
+            .any(|kind| value.starts_with(kind.prefix()));
+        if named_like_a_token || looks_like_a_secret {
+            return Err(ApiError::BadRequest(
+                "tokens are accepted only in the Authorization: Bearer header, never in the URL"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
