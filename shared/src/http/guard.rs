@@ -39,46 +39,36 @@ impl RequestIds {
     }
     /// The profile's item `key` names.
     pub fn profile_item(self, key: fn(uuid::Uuid) -> Key) -> Vec<Read> {
-        self.pid
-            .map(|pid| Read::Get(key(pid)))
-            .into_iter()
-            .collect()
+        on(self.pid, |pid| Read::Get(key(pid)))
     }
     /// The first page of the profile's `query`.
     pub fn profile_query(self, query: fn(uuid::Uuid) -> Query) -> Vec<Read> {
-        self.pid
-            .map(|pid| Read::Query(query(pid)))
-            .into_iter()
-            .collect()
+        on(self.pid, |pid| Read::Query(query(pid)))
     }
     /// The claimed account's item `key` names.
     pub fn account_item(self, key: fn(uuid::Uuid) -> Key) -> Vec<Read> {
-        self.claimed
-            .map(|aid| Read::Get(key(aid)))
-            .into_iter()
-            .collect()
+        on(self.claimed, |aid| Read::Get(key(aid)))
     }
     /// The first page of the claimed account's `query`.
     pub fn account_query(self, query: fn(uuid::Uuid) -> Query) -> Vec<Read> {
-        self.claimed
-            .map(|aid| Read::Query(query(aid)))
-            .into_iter()
-            .collect()
+        on(self.claimed, |aid| Read::Query(query(aid)))
     }
     fn on_item(self, read: impl FnOnce(uuid::Uuid, uuid::Uuid) -> Read) -> Vec<Read> {
-        self.pid
-            .zip(self.id)
-            .map(|(pid, id)| read(pid, id))
-            .into_iter()
-            .collect()
+        on(self.pid.zip(self.id), |(pid, id)| read(pid, id))
     }
+}
+
+/// The read `read` names with `id`, when there is one.
+fn on<T>(id: Option<T>, read: impl FnOnce(T) -> Read) -> Vec<Read> {
+    id.map(read).into_iter().collect()
 }
 
 /// The reads a route's handler makes first, on the ids of its path.
 pub type ReadsOf = fn(RequestIds) -> Vec<Read>;
 
 /// Authenticates the caller as `access` demands and hands the handler a `Principal` (session
-/// routes) or a `ProfileCaller` (profile routes) as a request extension.
+/// routes), a `ProfileCaller` (profile routes), a `RunCaller` (a run user's routes) or a
+/// `Visitor` (application routes) as a request extension, with what the route read ahead.
 pub(super) async fn authorize(
     State(app): State<App>,
     route: (Access, Option<ReadsOf>),
