@@ -677,4 +677,21 @@ async fn a_read_made_ahead_answers_the_same_read_once() {
         (2, 1),
         "all three went to the table"
     );
+    // A write through the primed table drops what was not taken yet: a read after it (a retry
+    // after a lost race) sees the store.
+    let ready = read_ahead(counting.as_ref(), vec![Read::Get(key.clone())]).await;
+    let primed = PrimedTable::new(counting.clone(), ready);
+    assert_eq!(primed.unused(), 1);
+    primed
+        .update(&key, Update::new().set("n", 3), None)
+        .await
+        .expect("update");
+    assert_eq!(primed.unused(), 0, "dropped by the write");
+    let before = counting.calls();
+    assert_eq!(n(primed.get(&key).await.expect("get")), Some(3));
+    assert_eq!(
+        counting.calls().since(&before).get,
+        1,
+        "read from the table"
+    );
 }

@@ -19,7 +19,7 @@ use crate::keys;
 use crate::refusal::{Decided, Refusal};
 use crate::secrets::{self, SecretKind};
 use crate::store::ahead::ReadsAhead;
-use crate::store::{Condition, Item, StoreError, Update};
+use crate::store::{Condition, StoreError, Update};
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,37 +267,16 @@ pub fn for_session(principal: &Principal) -> Decided<()> {
 /// its permission covers `intent` in `area`. Someone who is not on the profile (or a token of
 /// another profile) gets 404, exactly as for a profile that does not exist. A `Metered` route
 /// then counts one `api_requests` use (refused past the limit); an unmetered one writes nothing.
+/// The membership and the profile are taken from `ahead` when they were read there (with the
+/// token, on its claim, `secrets::claim`: the claimed account is the principal's), and read
+/// otherwise, at the same time.
 pub async fn for_profile(
     app: &App,
     principal: Principal,
     pid: Uuid,
     (need, area, metering): (Role, Area, RequestMetering),
     intent: Intent,
-) -> Decided<ProfileCaller> {
-    for_profile_read(app, principal, pid, (need, area, metering), intent, None).await
-}
-
-/// A membership item and its profile's item, each `None` when absent.
-pub type Membership = (Option<Item>, Option<Item>);
-
-/// The membership of `aid` on profile `pid` and the profile, read at the same time.
-pub async fn membership(app: &App, pid: Uuid, aid: Uuid) -> Decided<Membership> {
-    let member_key = keys::profile_member(pid, aid);
-    let profile_key = keys::profile(pid);
-    let (member, profile) = tokio::join!(app.table.get(&member_key), app.table.get(&profile_key));
-    Ok((member?, profile?))
-}
-
-/// [`for_profile`] with the [`membership`] of `(aid, read)` read already, at the same time as
-/// the caller's token (on the token's claim, `secrets::claim`): used when `aid` is the
-/// principal's account, read again otherwise.
-pub async fn for_profile_read(
-    app: &App,
-    principal: Principal,
-    pid: Uuid,
-    (need, area, metering): (Role, Area, RequestMetering),
-    intent: Intent,
-    early: Option<(Uuid, Decided<Membership>)>,
+    ahead: &ReadsAhead,
 ) -> Decided<ProfileCaller> {
     if let Principal::Token {
         pid: token_pid,
@@ -310,11 +289,12 @@ pub async fn for_profile_read(
         }
         permission_covers(*permission, intent, area)?;
     }
-    let read = match early {
-        Some((aid, read)) if aid == principal.account_id() => read?,
-        _ => membership(app, pid, principal.account_id()).await?,
-    };
-    let (Some(member), Some(profile)) = read else {
+    let member_key = keys::profile_member(pid, principal.account_id());
+    let profile_key = keys::profile(pid);
+    let [member, profile] = ahead
+        .got_or_read(app.table.as_ref(), [&member_key, &profile_key])
+        .await?;
+    let (Some(member), Some(profile)) = (member, profile) else {
         return Err(Refusal::not_found());
     };
     let member: MemberRecord = keys::from_item(member)?;
@@ -361,14 +341,9 @@ pub async fn for_run_user(
 ) -> Decided<RunCaller> {
     let user_key = keys::run_user(session.pid, session.uid);
     let profile_key = keys::profile(session.pid);
-    let (user, profile) = match (ahead.got(&user_key), ahead.got(&profile_key)) {
-        (Some(user), Some(profile)) => (user, profile),
-        _ => {
-            let (user, profile) =
-                tokio::join!(app.table.get(&user_key), app.table.get(&profile_key));
-            (user?, profile?)
-        }
-    };
+    let [user, profile] = ahead
+        .got_or_read(app.table.as_ref(), [&user_key, &profile_key])
+        .await?;
     let ended = || unauthenticated("the session has ended");
     let (Some(user), Some(profile)) = (user, profile) else {
         return Err(ended());

@@ -203,25 +203,16 @@ impl Reservation {
     /// effort: a counter that is gone (its window expired) is left alone, never driven below 0.
     /// The counters (the e-mail's, the address's) are released at the same time: one round trip.
     pub async fn release(self, app: &App) {
-        let mut releases = tokio::task::JoinSet::new();
-        for key in self.keys {
-            let app = app.clone();
-            releases.spawn(async move {
-                app.table
-                    .update(
-                        &key,
-                        Update::new().add("count", -1),
-                        Some(Condition::AtLeast("count".into(), 1)),
-                    )
-                    .await
-            });
-        }
-        while let Some(outcome) = releases.join_next().await {
+        let releases = self.keys.iter().map(|key| {
+            app.table.update(
+                key,
+                Update::new().add("count", -1),
+                Some(Condition::AtLeast("count".into(), 1)),
+            )
+        });
+        for outcome in futures_util::future::join_all(releases).await {
             match outcome {
-                Ok(Ok(_) | Err(StoreError::ConditionFailed)) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "releasing a login reservation failed");
-                }
+                Ok(_) | Err(StoreError::ConditionFailed) => {}
                 Err(error) => tracing::warn!(%error, "releasing a login reservation failed"),
             }
         }

@@ -110,10 +110,10 @@ async fn authorized(
     }
     let header = parts.headers.get(header::AUTHORIZATION).cloned();
     let secret = bearer(header.as_ref())?;
-    // On a profile route, the caller's membership is read with the token, on the token's claim
-    // of its account (`secrets::claim`); `for_profile_read` uses it only if the token agrees.
-    // So are the route's reads ahead (profile and session routes), handed to the handler only
-    // once the caller is cleared.
+    // What the route reads first is read with the token, on the token's claim and the path's
+    // ids: on a profile route the caller's membership and the profile (which `for_profile` uses
+    // only if the token agrees), on a run user's route the user and its profile, and the
+    // route's own reads ahead; handed to the handler only once the caller is cleared.
     let pid = match access {
         Access::Profile(..) => Some(path_pid(app, &mut parts).await),
         _ => None,
@@ -142,21 +142,20 @@ async fn authorized(
         (Some(reads), Some(ids)) => reads(ids),
         _ => Vec::new(),
     };
-    // A run user's session is cleared on its user and profile: read with it, on its claim
-    // (`access::for_run_user`), and answered again to the handler's first read of either.
-    if let (Access::RunUser, Some(ids)) = (access, ids) {
-        reads.extend(ids.item(keys::run_user));
-        reads.extend(ids.profile_item(keys::profile));
-    }
-    let membership = async {
-        match (claim, &pid) {
-            (Some(aid), Some(Ok(pid))) => Some((aid, access::membership(app, *pid, aid).await)),
-            _ => None,
+    if let Some(ids) = ids {
+        reads.extend(match access {
+            Access::Profile(..) => on(ids.pid.zip(ids.claimed), |(pid, aid)| {
+                Read::Get(keys::profile_member(pid, aid))
+            }),
+            Access::RunUser => ids.item(keys::run_user),
+            _ => Vec::new(),
+        });
+        if matches!(access, Access::Profile(..) | Access::RunUser) {
+            reads.extend(ids.profile_item(keys::profile));
         }
-    };
-    let (bearer, early, ahead) = tokio::join!(
+    }
+    let (bearer, ahead) = tokio::join!(
         access::authenticate_bearer(app, secret),
-        membership,
         read_ahead::read_ahead(app.table.as_ref(), reads)
     );
     let bearer = bearer?;
@@ -184,15 +183,9 @@ async fn authorized(
             } else {
                 Intent::Change
             };
-            let caller = access::for_profile_read(
-                app,
-                principal,
-                pid,
-                (need, area, metering),
-                intent,
-                early,
-            )
-            .await?;
+            let caller =
+                access::for_profile(app, principal, pid, (need, area, metering), intent, &ahead)
+                    .await?;
             parts.extensions.insert(caller);
         }
     }

@@ -22,14 +22,14 @@ use crate::keys;
 use crate::refusal::Refusal;
 
 pub fn routes() -> Vec<Route> {
-    let of = Route::of(super::TOKENS.name);
-    let route = |method, path, handler, doc| {
-        of(method, path, Access::member(Area::Governance), handler, doc)
-    };
+    let route = Route::of(super::TOKENS.name);
+    // Any role may list, issue and revoke its own tokens (owners and admins all of them).
+    let access = Access::member(Area::Governance);
     vec![
         route(
             Method::GET,
             "/v1/profiles/{pid}/tokens",
+            access,
             get(list),
             Doc::new(
                 "listTokens",
@@ -41,6 +41,7 @@ pub fn routes() -> Vec<Route> {
         route(
             Method::DELETE,
             "/v1/profiles/{pid}/tokens/{tid}",
+            access,
             delete(revoke),
             Doc::no_content("revokeToken", "Revoke an API token"),
         )
@@ -51,14 +52,13 @@ pub fn routes() -> Vec<Route> {
 /// The routes of this module that hash or verify a password: served by the `passwords` function
 /// ([`super::PASSWORDS`]), at the memory that gives argon2id a whole core.
 pub fn password_routes() -> Vec<Route> {
-    let of = Route::of(super::PASSWORDS.name);
-    let route = |method, path, handler, doc| {
-        of(method, path, Access::member(Area::Governance), handler, doc)
-    };
+    let route = Route::of(super::PASSWORDS.name);
+    let access = Access::member(Area::Governance);
     vec![
         route(
             Method::POST,
             "/v1/profiles/{pid}/tokens",
+            access,
             post(issue),
             Doc::new(
                 "issueToken",

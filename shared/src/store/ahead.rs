@@ -2,9 +2,11 @@
 //! authenticate it (issue 14, "Round trips"), then handed to the code that would have made them.
 //!
 //! [`read_ahead`] makes them; [`PrimedTable`] is the table the request's handler then sees. Each
-//! answer is served once, to the first identical read; every other call (and any read made again)
-//! goes to the table. An answer read ahead is what the same read a few milliseconds later would
-//! most likely have returned: writes stay guarded by their conditions, as after any read.
+//! answer is served once, to the first identical read made before the request's first write;
+//! every other call (a read made again, any read after a write) goes to the table. An answer
+//! read ahead is what the same read a few milliseconds later would most likely have returned:
+//! writes stay guarded by their conditions, as after any read, and a read after a write (a retry
+//! after a lost race) sees the store.
 
 use std::sync::{Arc, Mutex};
 
@@ -53,13 +55,32 @@ impl ReadsAhead {
     /// What the get of `key` read ahead found (`None` when it was not read ahead), left in
     /// place for the handler: for the check that clears the caller, which reads what its
     /// handler then reads first.
-    pub fn got(&self, key: &Key) -> Option<Option<Item>> {
+    fn got(&self, key: &Key) -> Option<Option<Item>> {
         self.0
             .iter()
             .find_map(|(read, answer)| match (read, answer) {
                 (Read::Get(read), Answer::Item(item)) if read == key => Some(item.clone()),
                 _ => None,
             })
+    }
+
+    /// The items under `keys`: as read ahead when every one of them was (left in place for the
+    /// handler, see [`ReadsAhead::got`]), else all read from `table` at the same time.
+    pub async fn got_or_read<const N: usize>(
+        &self,
+        table: &dyn Table,
+        keys: [&Key; N],
+    ) -> Result<[Option<Item>; N], StoreError> {
+        let got = keys.map(|key| self.got(key));
+        if got.iter().all(Option::is_some) {
+            return Ok(got.map(Option::flatten));
+        }
+        let read = futures_util::future::join_all(keys.map(|key| table.get(key))).await;
+        let mut found = [(); N].map(|()| None);
+        for (slot, item) in found.iter_mut().zip(read) {
+            *slot = item?;
+        }
+        Ok(found)
     }
 }
 
@@ -84,6 +105,14 @@ impl PrimedTable {
         Some(ready.0.swap_remove(at).1)
     }
 
+    /// Drops every answer not taken yet: the request writes, and what it reads from now on
+    /// must see the store as it is after the write (a retry's read, a read of what it wrote).
+    fn written(&self) {
+        if let Ok(mut ready) = self.ready.lock() {
+            ready.0.clear();
+        }
+    }
+
     /// How many answers read ahead no read has taken (yet).
     pub fn unused(&self) -> usize {
         self.ready.lock().map(|ready| ready.0.len()).unwrap_or(0)
@@ -105,6 +134,7 @@ impl Table for PrimedTable {
         }
     }
     async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        self.written();
         self.inner.put(item, condition).await
     }
     async fn update(
@@ -113,6 +143,7 @@ impl Table for PrimedTable {
         update: Update,
         condition: Option<Condition>,
     ) -> Result<Item, StoreError> {
+        self.written();
         self.inner.update(key, update, condition).await
     }
     async fn delete(
@@ -120,9 +151,11 @@ impl Table for PrimedTable {
         key: &Key,
         condition: Option<Condition>,
     ) -> Result<Option<Item>, StoreError> {
+        self.written();
         self.inner.delete(key, condition).await
     }
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.written();
         self.inner.transact(writes).await
     }
     async fn scan(&self, cursor: Option<Item>) -> Result<Page, StoreError> {
