@@ -349,8 +349,8 @@ async fn round_trips_per_endpoint(api: Api) {
     let token = api.login("rt@example.com", PASSWORD).await;
     assert_eq!(
         api.calls().since(&before).total(),
-        7,
-        "login: reserve (e-mail, address), claim, account, release (e-mail, address), session"
+        5,
+        "login: counters (e-mail, address) with the claim, account, session with the conditions"
     );
 
     let before = api.calls();

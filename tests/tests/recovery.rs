@@ -256,11 +256,25 @@ async fn a_stale_unverified_account_is_replaced_a_fresh_one_is_not(api: Api) {
 async fn reset_answers_alike_for_known_and_unknown_emails(api: Api) {
     let known = api.account(&unique("known")).await;
     let post = Post::new(&api).await;
+    let before = api.calls();
     let for_known = reset(&api, &known.email).await;
+    let known_calls = api.calls().since(&before);
     let nobody = unique("nobody");
+    let before = api.calls();
+    // The unknown e-mail's transaction names an account that cannot exist: it writes nothing.
     let for_unknown = api
-        .assert_writes_nothing("a reset for an unknown e-mail", || reset(&api, &nobody))
+        .assert_unchanged("a reset for an unknown e-mail", || reset(&api, &nobody))
         .await;
+    let unknown_calls = api.calls().since(&before);
+    // The same calls either way: a read of the claim, then one transaction (the snapshots of
+    // `assert_unchanged` are scans).
+    for calls in [&known_calls, &unknown_calls] {
+        assert_eq!(
+            (calls.get, calls.transact, calls.total() - calls.scan),
+            (1, 1, 2),
+            "{calls:?}"
+        );
+    }
     assert_eq!(for_known.status, StatusCode::ACCEPTED, "{}", for_known.text);
     assert_eq!(for_unknown.status, for_known.status);
     assert_eq!(for_unknown.text, for_known.text);

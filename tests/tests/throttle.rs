@@ -1,6 +1,7 @@
-//! The login throttle, on both adapters: attempts are reserved before the password is verified
-//! (so a burst gets no more than the limit verified), counted per e-mail (known or not) and per
-//! source address, and refused alike for known and unknown e-mails.
+//! The login throttle, on both adapters: an attempt's outcome is told only when its count (or,
+//! for a right password, its conditions) lands below the limit, so a burst gets no more than the
+//! limit of wrong passwords told apart; counted per e-mail (known or not) and per source
+//! address, and refused alike for known and unknown e-mails.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -191,14 +192,18 @@ async fn re_entered_passwords_share_the_e_mail_counter(api: Api) {
             .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     }
-    // Issuing a token asks for the password again: refused before it is even looked at.
+    // Issuing a token asks for the password again: the right one, past the limit, is refused
+    // like a wrong one, and nothing is written (its transaction's conditions fail).
+    let tokens = format!("/v1/profiles/{}/tokens", ann.pid);
     let issue = api
-        .post(
-            &format!("/v1/profiles/{}/tokens", ann.pid),
-            Some(&ann.token),
-            json!({"name": "deploy", "permission": "read", "password": PASSWORD,
-                   "expires_in": "1 day"}),
-        )
+        .assert_unchanged("a token issued past the limit", || {
+            api.post(
+                &tokens,
+                Some(&ann.token),
+                json!({"name": "deploy", "permission": "read", "password": PASSWORD,
+                       "expires_in": "1 day"}),
+            )
+        })
         .await;
     assert_eq!(
         issue.status,
@@ -206,4 +211,32 @@ async fn re_entered_passwords_share_the_e_mail_counter(api: Api) {
         "{}",
         issue.text
     );
+    let change = api
+        .assert_unchanged("a password changed past the limit", || {
+            api.call(
+                http::Method::PUT,
+                "/v1/account/password",
+                Some(&ann.token),
+                Some(json!({"current_password": PASSWORD,
+                            "new_password": "a brand new passphrase"})),
+            )
+        })
+        .await;
+    assert_eq!(
+        change.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        change.text
+    );
+    // In the next window the same request goes through.
+    api.start_login_window();
+    let issued = api
+        .post(
+            &tokens,
+            Some(&ann.token),
+            json!({"name": "deploy", "permission": "read", "password": PASSWORD,
+                   "expires_in": "1 day"}),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.text);
 }

@@ -11,7 +11,8 @@ use super::records::{
     AccountRecord, Action, EmailClaim, InvitationRecord, InvitationStatus, ProfileRecord,
     ResetRequestRecord, Role, Target, TokenRecord,
 };
-use super::tx::{self, Tx};
+use super::throttle::Passed;
+use super::tx::Tx;
 use super::{credentials, membership, usage, validate, verification};
 use crate::app::App;
 use crate::catalogue::Service;
@@ -90,15 +91,15 @@ async fn replace_stale(app: &App, email: &Email) -> Decided<bool> {
 /// Deletes the caller's account, once the password was re-entered: see [`erase`].
 pub async fn delete(app: &App, aid: Uuid, password: &str, by: &Audit) -> Decided<()> {
     let account = credentials::load(app, aid).await?;
-    credentials::check_password(app, &account, password).await?;
-    erase(app, &account, Erasure::Owner, by).await
+    let passed = credentials::check_password(app, &account, password).await?;
+    erase(app, &account, Erasure::Owner(&passed), by).await
 }
 
 /// Why an account is erased.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Erasure {
-    /// Its owner asked (with the password).
-    Owner,
+#[derive(Clone, Copy, Debug)]
+pub enum Erasure<'a> {
+    /// Its owner asked, with the password (whose throttle conditions guard the first write).
+    Owner(&'a Passed),
     /// A sign-up replaces it: only while it is still unverified.
     Stale,
 }
@@ -116,22 +117,25 @@ pub enum Erasure {
 ///
 /// The `account.deleted` entry (by `by`) joins that last transaction, in the account's
 /// partition, and outlives the account until its `ttl`.
-pub async fn erase(app: &App, account: &AccountRecord, why: Erasure, by: &Audit) -> Decided<()> {
+pub async fn erase(
+    app: &App,
+    account: &AccountRecord,
+    why: Erasure<'_>,
+    by: &Audit,
+) -> Decided<()> {
     let aid = account.aid;
     let mut guard = vec![Condition::Exists];
-    if why == Erasure::Stale {
-        guard.push(Condition::Equals("email_verified".into(), false.into()));
+    let mut tx = Tx::new();
+    match why {
+        Erasure::Stale => guard.push(Condition::Equals("email_verified".into(), false.into())),
+        Erasure::Owner(passed) => passed.guard(&mut tx),
     }
-    tx::refuse_failed(
-        app.table
-            .update(
-                &keys::account(aid),
-                Update::new().set("deleting", true),
-                Some(Condition::All(guard)),
-            )
-            .await,
+    tx.add_or(
+        Write::update(keys::account(aid), Update::new().set("deleting", true))
+            .when(Condition::All(guard)),
         Refusal::Contended("the account changed meanwhile".into()),
-    )?;
+    );
+    tx.commit(app.table.as_ref()).await?;
     for membership in membership::profiles_of(app, aid).await? {
         if membership.role == Role::Owner {
             // The profile and its pending purge together: should the purge fail half way, the

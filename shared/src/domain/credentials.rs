@@ -8,7 +8,8 @@ use super::audit::{Audit, Scope};
 use super::records::{
     AccountRecord, Action, Actor, EmailClaim, SessionRecord, Target, TokenRecord,
 };
-use super::throttle::{self, SourceAddress};
+use super::throttle::{Attempt, Passed, SourceAddress};
+use super::tx::Tx;
 use crate::app::App;
 use crate::email::Email;
 use crate::keys;
@@ -37,9 +38,9 @@ pub struct Session {
 /// the same time. Too many failures for one e-mail (known or not) or from one source address
 /// within the window get 429 until it passes.
 ///
-/// The attempt is reserved in the throttle (per e-mail and per source address) before anything
-/// is read; a right password gives it back, at the same time as the session is written (one
-/// round trip for both).
+/// The throttle's counters are read with the e-mail's claim; the attempt is counted in the one
+/// write that follows the verification: a wrong password's count with its `login.failed` entry,
+/// or a right password's session on the counters' conditions (`throttle`).
 pub async fn login(
     app: &App,
     email: &str,
@@ -47,31 +48,50 @@ pub async fn login(
     source: &SourceAddress,
     by: &Audit,
 ) -> Decided<Session> {
-    let reservation = throttle::reserve_login(app, email, Some(source)).await?;
-    match find_and_verify(app, email, password, by).await {
-        Err(Refusal::InvalidCredentials) => Err(Refusal::InvalidCredentials),
-        Err(refusal) => {
-            reservation.release(app).await;
-            Err(refusal)
+    let attempt = Attempt::login(app, email, Some(source));
+    let (found, verdict) = find_and_verify(app, &attempt, email, password).await?;
+    match (found, verdict) {
+        (Some(account), Verdict::Right | Verdict::RightButRehash) => {
+            let mut guard = Tx::new();
+            attempt.passed().guard(&mut guard);
+            if verdict == Verdict::RightButRehash {
+                let rehashed =
+                    password::hash(password.to_owned(), app.config.password_cost).await?;
+                guard.add(
+                    Write::update(
+                        keys::account(account.aid),
+                        Update::new().set("password_hash", rehashed),
+                    )
+                    .when(Condition::Exists),
+                );
+            }
+            open_audited_session(app, account.aid, Some(by), guard).await
         }
-        Ok(account) => {
-            let ((), session) = tokio::join!(
-                reservation.release(app),
-                open_audited_session(app, account.aid, Some(by))
-            );
-            session
+        // Unknown e-mails count like known ones; only a known account's log records it.
+        (found, _) => {
+            let entry = match found {
+                Some(account) => vec![failed_entry(app, account.aid, by)?],
+                None => Vec::new(),
+            };
+            Err(attempt.count_failure(app, entry).await)
         }
     }
 }
 
 /// A new login session for `aid` (one write).
 pub async fn open_session(app: &App, aid: Uuid) -> Decided<Session> {
-    open_audited_session(app, aid, None).await
+    open_audited_session(app, aid, None, Tx::new()).await
 }
 
 /// A new login session for `aid`; with `by`, recorded as a login in the account's audit log in
-/// the same transaction (two writes instead of one).
-pub async fn open_audited_session(app: &App, aid: Uuid, by: Option<&Audit>) -> Decided<Session> {
+/// the same transaction (two writes instead of one), and with the writes of `guard` (a login's
+/// throttle conditions) in it too.
+pub async fn open_audited_session(
+    app: &App,
+    aid: Uuid,
+    by: Option<&Audit>,
+    guard: Tx,
+) -> Decided<Session> {
     let now = app.now();
     let expires_at =
         now + chrono::Duration::from_std(app.config.session_ttl).map_err(|_| Refusal::Internal)?;
@@ -96,18 +116,22 @@ pub async fn open_audited_session(app: &App, aid: Uuid, by: Option<&Audit>) -> D
         &record,
     )?;
     match by {
-        None => app.table.put(item, None).await?,
-        Some(by) => {
-            // The entry's key is a fresh UUID v7: a resent transaction (the SDK's idempotency
-            // token) writes it once.
-            let entry = by.by(Actor::account(aid)).write(
-                now,
-                Scope::Account(aid),
-                Action::LoginSucceeded,
-                Target::new("account", aid),
-                &[],
-            )?;
-            app.table.transact(vec![Write::put(item), entry]).await?
+        None if guard.is_empty() => app.table.put(item, None).await?,
+        _ => {
+            let mut tx = guard;
+            tx.add(Write::put(item));
+            if let Some(by) = by {
+                // The entry's key is a fresh UUID v7: a resent transaction (the SDK's
+                // idempotency token) writes it once.
+                tx.add(by.by(Actor::account(aid)).write(
+                    now,
+                    Scope::Account(aid),
+                    Action::LoginSucceeded,
+                    Target::new("account", aid),
+                    &[],
+                )?);
+            }
+            tx.commit(app.table.as_ref()).await?
         }
     }
     Ok(Session { token, expires_at })
@@ -123,9 +147,14 @@ pub async fn revoke_sessions(app: &App, aid: Uuid, keep: Option<&str>) -> Decide
     Ok(())
 }
 
+/// The query of account `aid`'s login sessions.
+pub fn sessions_query(aid: Uuid) -> Query {
+    Query::gsi1(keys::account_sessions(aid))
+}
+
 /// The sessions of `aid` but the one whose secret has the digest `keep`, to delete.
 pub async fn session_keys(app: &App, aid: Uuid, keep: Option<&str>) -> Decided<Vec<Key>> {
-    let items = query_all(app.table.as_ref(), Query::gsi1(keys::account_sessions(aid))).await?;
+    let items = query_all(app.table.as_ref(), sessions_query(aid)).await?;
     let kept = keep.map(keys::token);
     Ok(items
         .iter()
@@ -134,22 +163,26 @@ pub async fn session_keys(app: &App, aid: Uuid, keep: Option<&str>) -> Decided<V
         .collect())
 }
 
-/// Reads the account behind `email` and verifies `password`. Whether the e-mail is unknown or the
-/// password wrong, the same work is done: two reads, one argon2 verification at the same cost,
-/// and one write (a wrong password's `login.failed` entry; for an unknown e-mail a put whose
-/// condition cannot hold, which writes nothing in the same time).
+/// Reads the account behind `email` (its claim at the same time as the throttle's counters,
+/// which refuse a full one first) and verifies `password`. Whether the e-mail is unknown or the
+/// password wrong, the same work is done: two steps of reads and one argon2 verification at the
+/// same cost. Answers the account, if there is one, and the verdict.
 async fn find_and_verify(
     app: &App,
+    attempt: &Attempt,
     email: &str,
     password: &str,
-    by: &Audit,
-) -> Decided<AccountRecord> {
+) -> Decided<(Option<AccountRecord>, Verdict)> {
     let cost = app.config.password_cost;
-    let claim = match Email::parse(email) {
-        Ok(email) => app.table.get(&keys::email_claim(&email)).await?,
-        Err(_) => None,
+    let claim = async {
+        match Email::parse(email) {
+            Ok(email) => app.table.get(&keys::email_claim(&email)).await,
+            Err(_) => Ok(None),
+        }
     };
-    let aid = match claim {
+    let (admitted, claim) = tokio::join!(attempt.admit(app), claim);
+    admitted?;
+    let aid = match claim? {
         Some(claim) => Some(keys::from_item::<EmailClaim>(claim)?.aid),
         None => None,
     };
@@ -158,58 +191,39 @@ async fn find_and_verify(
         .table
         .get(&keys::account(aid.unwrap_or(Uuid::nil())))
         .await?;
-    let account = match (aid, account) {
-        (Some(_), Some(item)) => keys::from_item::<AccountRecord>(item)?,
+    match (aid, account) {
+        (Some(_), Some(item)) => {
+            let account = keys::from_item::<AccountRecord>(item)?;
+            let verdict =
+                password::verify(password.to_owned(), account.password_hash.clone(), cost).await?;
+            Ok((Some(account), verdict))
+        }
         _ => {
             password::verify_dummy(password.to_owned(), cost).await?;
-            record_failure(app, Uuid::nil(), by, Some(Condition::Exists)).await;
-            return Err(Refusal::InvalidCredentials);
+            Ok((None, Verdict::Wrong))
         }
-    };
-    let verdict = verify_and_rehash(app, &account, password).await;
-    if matches!(verdict, Err(Refusal::InvalidCredentials)) {
-        record_failure(app, account.aid, by, None).await;
     }
-    verdict.map(|()| account)
 }
 
-/// Writes the `login.failed` entry of account `aid` (for an unknown e-mail: `aid` nil and a
-/// condition that cannot hold, so nothing is written). The throttle's reservation, the one
-/// change a failed login makes, was written before the password was checked (it must be), so
-/// the entry cannot join its transaction: it is a write of its own. A failure to write it is
-/// logged, never answered: the answer must not differ from an unknown e-mail's.
-async fn record_failure(app: &App, aid: Uuid, by: &Audit, condition: Option<Condition>) {
-    let entry = by.by(Actor::account(aid)).write(
+/// The `login.failed` entry of account `aid`, written with the failure's count.
+fn failed_entry(app: &App, aid: Uuid, by: &Audit) -> Decided<Write> {
+    by.by(Actor::account(aid)).write(
         app.now(),
         Scope::Account(aid),
         Action::LoginFailed,
         Target::new("account", aid),
         &[],
-    );
-    let Ok(Write::Put { item, .. }) = entry else {
-        return;
-    };
-    match app.table.put(item, condition).await {
-        Ok(()) | Err(crate::store::StoreError::ConditionFailed) => {}
-        Err(error) => tracing::warn!(%error, "writing a failed login's audit entry failed"),
-    }
+    )
 }
 
-/// Verifies `password` as `account`'s when it is re-entered (issuing a token, deleting a
-/// profile), throttled by the same per-e-mail counter as logins: the attempt is reserved first,
-/// and past the limit refused (429) without looking at the password.
-pub async fn check_password(app: &App, account: &AccountRecord, password: &str) -> Decided<()> {
-    let reservation = throttle::reserve_reentry(app, &account.email).await?;
-    let outcome = verify_and_rehash(app, account, password).await;
-    if !matches!(outcome, Err(Refusal::InvalidCredentials)) {
-        reservation.release(app).await;
-    }
-    outcome
-}
-
-/// Verifies `password` against the account's hash; a right password hashed at a lower cost than
-/// today's is re-hashed.
-async fn verify_and_rehash(app: &App, account: &AccountRecord, password: &str) -> Decided<()> {
+/// Verifies `password` as `account`'s when it is re-entered (issuing a token, changing the
+/// password, deletions), throttled by the same per-e-mail counter as logins. The counter is not
+/// read first (the e-mail is known only once the account is read): a wrong password is counted
+/// at once (429 past the limit), a right one is answered as [`Passed`], whose conditions the
+/// change it allows must carry, so past the limit it is refused as a wrong one is. A hash made
+/// at a lower cost than today's is left for the next login to renew.
+pub async fn check_password(app: &App, account: &AccountRecord, password: &str) -> Decided<Passed> {
+    let attempt = Attempt::reentry(app, &account.email);
     let verdict = password::verify(
         password.to_owned(),
         account.password_hash.clone(),
@@ -217,19 +231,8 @@ async fn verify_and_rehash(app: &App, account: &AccountRecord, password: &str) -
     )
     .await?;
     match verdict {
-        Verdict::Wrong => Err(Refusal::InvalidCredentials),
-        Verdict::Right => Ok(()),
-        Verdict::RightButRehash => {
-            let rehashed = password::hash(password.to_owned(), app.config.password_cost).await?;
-            app.table
-                .update(
-                    &keys::account(account.aid),
-                    Update::new().set("password_hash", rehashed),
-                    Some(Condition::Exists),
-                )
-                .await?;
-            Ok(())
-        }
+        Verdict::Wrong => Err(attempt.count_failure(app, Vec::new()).await),
+        Verdict::Right | Verdict::RightButRehash => Ok(attempt.passed()),
     }
 }
 

@@ -235,7 +235,7 @@ pub async fn delete(
 ) -> Decided<()> {
     let pid = profile.pid;
     let account = credentials::load(app, owner).await?;
-    credentials::check_password(app, &account, password).await?;
+    let passed = credentials::check_password(app, &account, password).await?;
     // First the profile itself, guarded (by its owner, and by its limits being the ones given
     // back to the pool): from this write on it no longer exists for anyone.
     let limits = profile.limits();
@@ -250,6 +250,7 @@ pub async fn delete(
         back.set(service, -limits.get(service));
     }
     let mut tx = Tx::new();
+    passed.guard(&mut tx);
     tx.add_or(
         Write::Delete {
             key: keys::profile(pid),

@@ -9,9 +9,7 @@ use uuid::Uuid;
 
 use super::audit::{Audit, Scope};
 use super::credentials;
-use super::records::{
-    AccountRecord, Action, Actor, ResetRequestRecord, ResetTokenRecord, Target, TokenRecord,
-};
+use super::records::{Action, Actor, ResetRequestRecord, ResetTokenRecord, Target, TokenRecord};
 use super::tx::{self, Tx};
 use crate::app::App;
 use crate::email::Email;
@@ -35,45 +33,42 @@ fn refused() -> Refusal {
 
 /// Asks for a reset e-mail. The answer is the same whether or not an account uses the
 /// e-mail, and whether or not the hourly limit held it back (only a malformed address is
-/// refused); both paths make the same reads.
+/// refused). Both paths make the same calls: the e-mail's claim is read, then one transaction
+/// writes the request on the condition that the claimed account exists and is not being
+/// deleted; for an unknown e-mail it names an account that cannot exist, so it writes nothing.
 pub async fn request_reset(app: &App, email: &str) -> Decided<()> {
     let email = Email::parse(email)?;
     let claim = app.table.get(&keys::email_claim(&email)).await?;
     let aid = match claim {
-        Some(item) => Some(keys::from_item::<super::records::EmailClaim>(item)?.aid),
-        None => None,
+        Some(item) => keys::from_item::<super::records::EmailClaim>(item)?.aid,
+        None => Uuid::nil(),
     };
-    // Unknown e-mails read an account that cannot exist, so both paths read twice.
-    let account = app
-        .table
-        .get(&keys::account(aid.unwrap_or(Uuid::nil())))
-        .await?;
-    let Some(item) = account else {
-        return Ok(());
-    };
-    let account: AccountRecord = keys::from_item(item)?;
-    if account.deleting {
-        return Ok(());
-    }
     let now = app.now();
     let expires_at = now + link_ttl();
     let request = ResetRequestRecord {
         rid: Uuid::now_v7(),
-        aid: account.aid,
-        email: account.email.clone(),
+        aid,
+        email,
         created_at: now,
         expires_at,
         token_hash: None,
         ttl: expires_at.timestamp(),
     };
     let mut tx = Tx::new();
-    tx.add(Write::put_new(keys::to_item(
-        &keys::reset_request(account.aid, request.rid),
+    tx.add(Write::Check {
+        key: keys::account(aid),
+        condition: Condition::All(vec![
+            Condition::Exists,
+            Condition::NotEquals("deleting".into(), true.into()),
+        ]),
+    })
+    .add(Write::put_new(keys::to_item(
+        &keys::reset_request(aid, request.rid),
         &request,
     )?))
     .add_or(
         Write::Update {
-            key: keys::reset_rate(account.aid, &keys::hour_of(now)),
+            key: keys::reset_rate(aid, &keys::hour_of(now)),
             update: Update::new()
                 .add("count", 1)
                 .set("ttl", (now + chrono::Duration::hours(2)).timestamp()),
@@ -85,7 +80,7 @@ pub async fn request_reset(app: &App, email: &str) -> Decided<()> {
         },
     );
     match tx.commit(app.table.as_ref()).await {
-        // Past the hourly limit, or raced: nothing is sent, and nothing tells.
+        // No such account, past the hourly limit, or raced: nothing is sent, and nothing tells.
         Ok(()) | Err(Refusal::TooManyAttempts { .. }) | Err(Refusal::Contended(_)) => Ok(()),
         Err(refusal) => Err(refusal),
     }
@@ -145,13 +140,14 @@ pub async fn confirm_reset(app: &App, secret: &str, new_password: &str, by: &Aud
     tx.commit_deleting(app.table.as_ref(), doomed).await
 }
 
+/// The query of account `aid`'s pending reset requests.
+pub fn resets_query(aid: Uuid) -> Query {
+    Query::partition(keys::account_partition(aid)).prefix(keys::RESET_PREFIX)
+}
+
 /// Every pending reset request of `aid` with its link, to delete with a password change.
 async fn reset_keys(app: &App, aid: Uuid) -> Decided<Vec<Key>> {
-    let items = query_all(
-        app.table.as_ref(),
-        Query::partition(keys::account_partition(aid)).prefix(keys::RESET_PREFIX),
-    )
-    .await?;
+    let items = query_all(app.table.as_ref(), resets_query(aid)).await?;
     let mut doomed = Vec::new();
     for item in items {
         let Some(key) = Key::of(&item) else { continue };
@@ -186,9 +182,10 @@ pub async fn change_password(
 ) -> Decided<()> {
     password::check_policy_of("new_password", new_password)?;
     let account = credentials::load(app, aid).await?;
-    credentials::check_password(app, &account, current_password).await?;
+    let passed = credentials::check_password(app, &account, current_password).await?;
     let password_hash = password::hash(new_password.to_owned(), app.config.password_cost).await?;
     let mut tx = Tx::new();
+    passed.guard(&mut tx);
     tx.add_or(
         Write::Update {
             key: keys::account(aid),

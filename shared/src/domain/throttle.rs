@@ -1,24 +1,31 @@
-//! The login throttle: failed logins counted per e-mail (whether or not an account has it) and
-//! per source address, in fixed windows of `login_window`.
+//! The login throttle: failed attempts at a password counted per e-mail (whether or not an
+//! account has it) and per source address, in fixed windows of `login_window`.
 //!
-//! An attempt is *reserved* before the password is verified: one conditional update per counter
-//! (`count < limit`, then `count + 1`), so a burst of parallel attempts gets at most the limit
-//! through, whatever their interleaving. Each window is its own item (its start is in the sort
-//! key), so a new window is a new counter: there is no reset to race for. A right password
-//! releases its reservation again, so only failures stay counted.
+//! An attempt is *checked, then counted with its outcome* (DECISIONS "Round trips"):
+//! - [`Attempt::admit`] reads the counters with the attempt's first reads and refuses a full one
+//!   before the password is looked at;
+//! - a wrong password's one write raises every counter, each on the condition that it is still
+//!   below its limit ([`Attempt::failed`]); a right password's one transaction carries the same
+//!   conditions without raising anything ([`Passed::guard`]).
+//!
+//! Whatever the interleaving of a burst, the outcome of a verification is told only when its
+//! write lands while every counter is below its limit; any other attempt gets the one 429. So at
+//! most the limit of wrong passwords are told apart per window, and a right password past the
+//! limit is refused like a wrong one. Each window is its own item (its start is in the sort
+//! key), so a new window is a new counter: there is no reset to race for.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::tx::refuse_failed;
+use super::tx::Tx;
 use crate::app::App;
 use crate::email::Email;
 use crate::keys;
 use crate::refusal::{Decided, Refusal};
 use crate::secrets;
-use crate::store::{Condition, Key, StoreError, Update};
+use crate::store::{Condition, Key, Update, Write};
 
 /// Where a request came from, as the transport saw it (never a header the client wrote).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,17 +53,27 @@ impl SourceAddress {
     }
 }
 
-/// One counter an attempt is reserved in.
+/// One counter an attempt is counted in.
+#[derive(Clone, Debug)]
 struct Counter {
     key: Key,
     limit: i64,
 }
 
-/// Attempts reserved in one or more counters; [`Reservation::release`] gives them back.
-#[must_use = "a reservation is kept (counted as a failure) unless released"]
-pub struct Reservation {
-    keys: Vec<Key>,
+/// One attempt at a password: the counters it is checked against and counted in, and the
+/// window they count (its end, Unix seconds, and the time the attempt was made).
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    counters: Vec<Counter>,
+    now: DateTime<Utc>,
+    window_end: i64,
 }
+
+/// A right password, checked against counters that must still be below their limits when the
+/// change it allows is written: [`Passed::guard`] adds those conditions to its transaction.
+#[must_use = "a right password counts only in a transaction its conditions guard"]
+#[derive(Clone, Debug)]
+pub struct Passed(Attempt);
 
 /// The fixed window `now` falls in: its start and its end (Unix seconds).
 fn window(app: &App, now: DateTime<Utc>) -> (i64, i64) {
@@ -76,145 +93,143 @@ fn email_key(email: &str, window_start: i64) -> Key {
     }
 }
 
-/// The one refusal of a full counter: the same for known and unknown e-mails and for addresses.
-fn too_many(now: DateTime<Utc>, window_end: i64) -> Refusal {
-    let left = (window_end - now.timestamp()).max(1);
-    Refusal::TooManyAttempts {
-        detail: "too many failed login attempts; try again later".into(),
-        retry_after: Duration::from_secs(u64::try_from(left).unwrap_or(1)),
-    }
-}
-
-/// Reserves one login attempt for `email` (known or not) and, when given, for `source`.
-pub async fn reserve_login(
-    app: &App,
-    email: &str,
-    source: Option<&SourceAddress>,
-) -> Decided<Reservation> {
-    let now = app.now();
-    let (start, _) = window(app, now);
-    let mut counters = vec![Counter {
-        key: email_key(email, start),
-        limit: app.config.login_max_failures,
-    }];
-    if let Some(source) = source {
-        counters.push(Counter {
-            key: keys::login_throttle_address(&source.bucket(), start),
-            limit: app.config.login_max_failures_per_address,
-        });
-    }
-    reserve(app, now, counters).await
-}
-
-/// Reserves one login attempt of a run user of profile `pid` (known or not) and of `source`:
-/// the e-mail is counted per profile, the address with every other login.
-pub async fn reserve_run_login(
-    app: &App,
-    pid: uuid::Uuid,
-    email: &str,
-    source: &SourceAddress,
-) -> Decided<Reservation> {
-    let now = app.now();
-    let (start, _) = window(app, now);
-    let email_part = match Email::parse(email) {
-        Ok(email) => email.to_string(),
-        Err(_) => format!("?{}", secrets::digest(email)),
-    };
-    let counters = vec![
-        Counter {
-            key: keys::run_login_throttle(pid, &email_part, start),
-            limit: app.config.login_max_failures,
-        },
-        Counter {
-            key: keys::login_throttle_address(&source.bucket(), start),
-            limit: app.config.login_max_failures_per_address,
-        },
-    ];
-    reserve(app, now, counters).await
-}
-
-/// Takes one attempt from `counter`: one conditional update, refused when it is full.
-async fn take(app: &App, counter: &Counter, window_end: i64) -> Result<(), StoreError> {
-    app.table
-        .update(
-            &counter.key,
-            Update::new().add("count", 1).set("ttl", window_end),
-            Some(Condition::Below("count".into(), counter.limit)),
-        )
-        .await
-        .map(|_| ())
-}
-
-/// Reserves one attempt in every counter at once (the updates are sent together); when any is
-/// full, gives back the ones that were taken and refuses.
-async fn reserve(app: &App, now: DateTime<Utc>, counters: Vec<Counter>) -> Decided<Reservation> {
-    let (_, end) = window(app, now);
-    let (first, rest) = counters.split_at(counters.len().min(1));
-    let (a, b) = tokio::join!(
-        async {
-            match first.first() {
-                Some(counter) => Some(take(app, counter, end).await),
-                None => None,
-            }
-        },
-        async {
-            let mut outcomes = Vec::with_capacity(rest.len());
-            for counter in rest {
-                outcomes.push(take(app, counter, end).await);
-            }
-            outcomes
-        }
-    );
-    let outcomes = a.into_iter().chain(b);
-    let mut taken = Vec::new();
-    let mut refusal = None;
-    for (counter, outcome) in counters.iter().zip(outcomes) {
-        match refuse_failed(outcome, too_many(now, end)) {
-            Ok(()) => taken.push(counter.key.clone()),
-            Err(error) => {
-                refusal.get_or_insert(error);
-            }
+impl Attempt {
+    fn new(app: &App, counters: impl FnOnce(i64) -> Vec<Counter>) -> Attempt {
+        let now = app.now();
+        let (start, end) = window(app, now);
+        Attempt {
+            counters: counters(start),
+            now,
+            window_end: end,
         }
     }
-    let reservation = Reservation { keys: taken };
-    match refusal {
-        None => Ok(reservation),
-        Some(refusal) => {
-            reservation.release(app).await;
-            Err(refusal)
+
+    /// A login with `email` (known or not), from `source` when given.
+    pub fn login(app: &App, email: &str, source: Option<&SourceAddress>) -> Attempt {
+        Attempt::new(app, |start| {
+            let mut counters = vec![Counter {
+                key: email_key(email, start),
+                limit: app.config.login_max_failures,
+            }];
+            if let Some(source) = source {
+                counters.push(Counter {
+                    key: keys::login_throttle_address(&source.bucket(), start),
+                    limit: app.config.login_max_failures_per_address,
+                });
+            }
+            counters
+        })
+    }
+
+    /// A login (or re-entered password) of a run user of profile `pid` with `email` (known or
+    /// not), from `source`: the e-mail is counted per profile, the address with every other
+    /// login.
+    pub fn run_login(app: &App, pid: uuid::Uuid, email: &str, source: &SourceAddress) -> Attempt {
+        let email_part = match Email::parse(email) {
+            Ok(email) => email.to_string(),
+            Err(_) => format!("?{}", secrets::digest(email)),
+        };
+        Attempt::new(app, |start| {
+            vec![
+                Counter {
+                    key: keys::run_login_throttle(pid, &email_part, start),
+                    limit: app.config.login_max_failures,
+                },
+                Counter {
+                    key: keys::login_throttle_address(&source.bucket(), start),
+                    limit: app.config.login_max_failures_per_address,
+                },
+            ]
+        })
+    }
+
+    /// Re-entering `account_email`'s password (token issue, password change, deletions): the
+    /// same e-mail counter as logins.
+    pub fn reentry(app: &App, account_email: &Email) -> Attempt {
+        Attempt::new(app, |start| {
+            vec![Counter {
+                key: keys::login_throttle_email(account_email, start),
+                limit: app.config.login_max_failures,
+            }]
+        })
+    }
+
+    /// The one refusal of a full counter: the same for known and unknown e-mails and for
+    /// addresses.
+    pub fn refusal(&self) -> Refusal {
+        let left = (self.window_end - self.now.timestamp()).max(1);
+        Refusal::TooManyAttempts {
+            detail: "too many failed login attempts; try again later".into(),
+            retry_after: Duration::from_secs(u64::try_from(left).unwrap_or(1)),
         }
+    }
+
+    /// Reads the counters (at the same time); refuses when any is full. Made beside the
+    /// attempt's other first reads, it spares a full counter's attempts the verification.
+    pub async fn admit(&self, app: &App) -> Decided<()> {
+        let reads = self
+            .counters
+            .iter()
+            .map(|counter| app.table.get(&counter.key));
+        for (counter, read) in self
+            .counters
+            .iter()
+            .zip(futures_util::future::join_all(reads).await)
+        {
+            let count = read?
+                .and_then(|item| item.get("count").and_then(|v| v.as_i64()))
+                .unwrap_or(0);
+            if count >= counter.limit {
+                return Err(self.refusal());
+            }
+        }
+        Ok(())
+    }
+
+    /// The password was wrong: every counter raised by one, each on the condition that it is
+    /// below its limit (else the transaction answers 429).
+    pub fn failed(&self, tx: &mut Tx) {
+        for counter in &self.counters {
+            tx.add_or(
+                Write::Update {
+                    key: counter.key.clone(),
+                    update: Update::new().add("count", 1).set("ttl", self.window_end),
+                    condition: Some(Condition::Below("count".into(), counter.limit)),
+                },
+                self.refusal(),
+            );
+        }
+    }
+
+    /// Writes a wrong password's count on its own (with `also`, the writes that record it) and
+    /// answers as a wrong password does: `invalid-credentials`, or 429 past the limit.
+    pub async fn count_failure(&self, app: &App, also: Vec<Write>) -> Refusal {
+        let mut tx = Tx::new();
+        self.failed(&mut tx);
+        tx.add_all(also);
+        match tx.commit(app.table.as_ref()).await {
+            Ok(()) => Refusal::InvalidCredentials,
+            Err(refusal) => refusal,
+        }
+    }
+
+    /// The password was right: what it allows is written on the counters' conditions.
+    pub fn passed(self) -> Passed {
+        Passed(self)
     }
 }
 
-/// Reserves one attempt at re-entering `account_email`'s password (token issue, deleting a
-/// profile): the same e-mail counter as logins.
-pub async fn reserve_reentry(app: &App, account_email: &Email) -> Decided<Reservation> {
-    let now = app.now();
-    let (start, _) = window(app, now);
-    let counter = Counter {
-        key: keys::login_throttle_email(account_email, start),
-        limit: app.config.login_max_failures,
-    };
-    reserve(app, now, vec![counter]).await
-}
-
-impl Reservation {
-    /// Gives the reserved attempts back (the password was right, or nothing was verified). Best
-    /// effort: a counter that is gone (its window expired) is left alone, never driven below 0.
-    /// The counters (the e-mail's, the address's) are released at the same time: one round trip.
-    pub async fn release(self, app: &App) {
-        let releases = self.keys.iter().map(|key| {
-            app.table.update(
-                key,
-                Update::new().add("count", -1),
-                Some(Condition::AtLeast("count".into(), 1)),
-            )
-        });
-        for outcome in futures_util::future::join_all(releases).await {
-            match outcome {
-                Ok(_) | Err(StoreError::ConditionFailed) => {}
-                Err(error) => tracing::warn!(%error, "releasing a login reservation failed"),
-            }
+impl Passed {
+    /// Adds to `tx` the conditions that every counter is still below its limit (none is raised).
+    pub fn guard(&self, tx: &mut Tx) {
+        for counter in &self.0.counters {
+            tx.add_or(
+                Write::Check {
+                    key: counter.key.clone(),
+                    condition: Condition::Below("count".into(), counter.limit),
+                },
+                self.0.refusal(),
+            );
         }
     }
 }

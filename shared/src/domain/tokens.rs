@@ -11,6 +11,7 @@ use super::credentials;
 use super::records::{
     Action, ApiTokenRecord, Permission, ProfileRecord, Role, Target, TokenRecord,
 };
+use super::throttle::Passed;
 use super::tx::Tx;
 use super::usage;
 use super::validate;
@@ -133,18 +134,22 @@ pub async fn issue(
     let expires_at = expires_at(&input.expiry, now)?;
     let aid = caller.principal.account_id();
     let account = credentials::load(app, aid).await?;
-    credentials::check_password(app, &account, &input.password).await?;
-
-    create(
-        app,
-        &caller.profile,
+    let passed = credentials::check_password(app, &account, &input.password).await?;
+    let token = Issued {
         aid,
         name,
-        input.permission,
+        permission: input.permission,
         expires_at,
-        by,
-    )
-    .await
+    };
+    store(app, &caller.profile, token, Some(&passed), by).await
+}
+
+/// A token to store: who it acts as, its name, permission and expiry.
+struct Issued {
+    aid: Uuid,
+    name: String,
+    permission: Permission,
+    expires_at: Option<DateTime<Utc>>,
 }
 
 /// Stores a new token of `profile` acting as `aid`, counted against the profile's `tokens`
@@ -159,6 +164,31 @@ pub async fn create(
     expires_at: Option<DateTime<Utc>>,
     by: &Audit,
 ) -> Decided<(ApiTokenRecord, String)> {
+    let token = Issued {
+        aid,
+        name,
+        permission,
+        expires_at,
+    };
+    store(app, profile, token, None, by).await
+}
+
+/// Stores a new token of `profile`, counted against the profile's `tokens` limit in the same
+/// transaction, which a re-entered password's throttle conditions (`passed`) guard. Returns the
+/// record and the secret.
+async fn store(
+    app: &App,
+    profile: &ProfileRecord,
+    token: Issued,
+    passed: Option<&Passed>,
+    by: &Audit,
+) -> Decided<(ApiTokenRecord, String)> {
+    let Issued {
+        aid,
+        name,
+        permission,
+        expires_at,
+    } = token;
     let pid = profile.pid;
     let now = app.now();
     let gauge = usage::gauge_writes(profile, Service::Tokens, 1, now)?;
@@ -185,6 +215,9 @@ pub async fn create(
         &TokenRecord::Profile(record.clone()),
     )?;
     let mut tx = Tx::new();
+    if let Some(passed) = passed {
+        passed.guard(&mut tx);
+    }
     if let Some(expires_at) = expires_at {
         // The expiry warnings, each filed under the hour it falls due.
         tx.add_all(super::due::token_warnings(

@@ -18,7 +18,7 @@ use super::problem::ApiResult;
 use super::{Doc, Route, schema};
 use crate::app::App;
 use crate::domain::access::{Access, Principal};
-use crate::domain::{accounts, recovery, verification};
+use crate::domain::{accounts, credentials, recovery, verification};
 use crate::keys;
 use crate::refusal::Refusal;
 
@@ -110,7 +110,13 @@ pub fn password_routes() -> Vec<Route> {
             .body(schema::<PasswordChangeBody>)
             .errors(&[StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS]),
         )
-        .reads_ahead(|ids| ids.account_item(keys::account)),
+        // The account, and what a new password ends: its sessions and pending resets.
+        .reads_ahead(|ids| {
+            let mut reads = ids.account_item(keys::account);
+            reads.extend(ids.account_query(credentials::sessions_query));
+            reads.extend(ids.account_query(recovery::resets_query));
+            reads
+        }),
     ]
 }
 

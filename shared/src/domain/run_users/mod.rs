@@ -29,6 +29,7 @@ use super::audit::{Audit, Scope};
 use super::records::{
     Action, Actor, ActorKind, ProfileRecord, RunUserEntry, RunUserRecord, Tag, Target,
 };
+use super::throttle::Passed;
 use super::tx::Tx;
 use super::usage::{self, Service};
 use super::validate;
@@ -278,18 +279,20 @@ pub async fn set_password(
     password::check_policy(new_password)?;
     let user = get(app, pid, uid).await?;
     let hash = password::hash(new_password.to_owned(), app.config.password_cost).await?;
-    replace_password(app, user, hash, None, by).await
+    replace_password(app, user, hash, None, None, by).await
 }
 
 /// Stores a new password hash for `user` (as read before the hash was made; read again if it
 /// changed meanwhile) and raises its session version, so every session ends but `keep` (the
 /// session, by its token digest and version, that changed its own password), which moves to
-/// the new version in the same transaction.
+/// the new version in the same transaction. A re-entered password's throttle conditions
+/// (`passed`) guard it.
 pub(crate) async fn replace_password(
     app: &App,
     user: RunUserRecord,
     hash: String,
     keep: Option<(&str, i64)>,
+    passed: Option<&Passed>,
     by: &Audit,
 ) -> Decided<()> {
     let (pid, uid) = (user.pid, user.uid);
@@ -310,6 +313,9 @@ pub(crate) async fn replace_password(
         user.revision += 1;
         user.updated_at = app.now();
         let mut tx = Tx::new();
+        if let Some(passed) = passed {
+            passed.guard(&mut tx);
+        }
         tx.add(store_write(&user, read_at)?).add(entry(
             by,
             &user,

@@ -8,7 +8,7 @@ use super::super::audit::Audit;
 use super::super::records::{
     ProfileRecord, RunSessionRecord, RunUserEntry, RunUserRecord, TokenRecord,
 };
-use super::super::throttle::{self, SourceAddress};
+use super::super::throttle::{Attempt, Passed, SourceAddress};
 use super::super::tx::Tx;
 use super::{RunUserChanges, replace_password, update};
 use crate::app::App;
@@ -37,7 +37,8 @@ pub struct OwnChanges {
 
 /// Checks a run user's e-mail and password on profile `profile`. An unknown e-mail and a wrong
 /// password get the same answer after the same work; a right password of a deactivated user
-/// gets `user-inactive`. The attempt is reserved in the throttle first.
+/// gets `user-inactive`. The throttle's counters are read with the e-mail's claim, and the
+/// attempt is counted in the one write after the verification (`throttle`).
 pub async fn login(
     app: &App,
     profile: &ProfileRecord,
@@ -45,43 +46,45 @@ pub async fn login(
     password: &str,
     source: &SourceAddress,
 ) -> Decided<RunSessionOpened> {
-    let reservation = throttle::reserve_run_login(app, profile.pid, email, source).await?;
-    let (user, rehashed) = match find_and_verify(app, profile, email, password).await {
-        Err(Refusal::InvalidCredentials) => return Err(Refusal::InvalidCredentials),
-        Err(refusal) => {
-            reservation.release(app).await;
-            return Err(refusal);
+    let attempt = Attempt::run_login(app, profile.pid, email, source);
+    let (user, rehashed) = match find_and_verify(app, &attempt, profile, email, password).await {
+        Err(Refusal::InvalidCredentials) => {
+            return Err(attempt.count_failure(app, Vec::new()).await);
         }
+        Err(refusal) => return Err(refusal),
         Ok(found) => found,
     };
     if !user.active {
-        reservation.release(app).await;
         return Err(Refusal::UserInactive);
     }
-    // The reservation goes back at the same time as the session is written: one round trip.
-    let ((), opened) = tokio::join!(reservation.release(app), open_session(app, &user, rehashed));
-    opened
+    open_session(app, &user, rehashed, &attempt.passed()).await
 }
 
-/// Reads the user behind `email` and verifies `password`: two reads and one argon2
+/// Reads the user behind `email` (its claim at the same time as the throttle's counters, which
+/// refuse a full one first) and verifies `password`: two steps of reads and one argon2
 /// verification, whether or not the user exists or has a password. Returns the user and, when
 /// its hash was made at a lower cost than today's, a new hash.
 async fn find_and_verify(
     app: &App,
+    attempt: &Attempt,
     profile: &ProfileRecord,
     email: &str,
     password: &str,
 ) -> Decided<(RunUserRecord, Option<String>)> {
     let cost = app.config.password_cost;
-    let claim = match Email::parse(email) {
-        Ok(email) => {
-            app.table
-                .get(&keys::run_email_claim(profile.pid, &email))
-                .await?
+    let claim = async {
+        match Email::parse(email) {
+            Ok(email) => {
+                app.table
+                    .get(&keys::run_email_claim(profile.pid, &email))
+                    .await
+            }
+            Err(_) => Ok(None),
         }
-        Err(_) => None,
     };
-    let uid = match claim {
+    let (admitted, claim) = tokio::join!(attempt.admit(app), claim);
+    admitted?;
+    let uid = match claim? {
         Some(item) => Some(keys::from_item::<RunUserEntry>(item)?.uid),
         None => None,
     };
@@ -119,6 +122,7 @@ async fn open_session(
     app: &App,
     user: &RunUserRecord,
     rehashed: Option<String>,
+    passed: &Passed,
 ) -> Decided<RunSessionOpened> {
     let now = app.now();
     let expires_at =
@@ -138,6 +142,7 @@ async fn open_session(
         update = update.set("password_hash", hash);
     }
     let mut tx = Tx::new();
+    passed.guard(&mut tx);
     tx.add(Write::put_new(keys::to_item(
         &keys::token(&secrets::digest(&token)),
         &record,
@@ -194,10 +199,11 @@ pub async fn change_own_password(
 ) -> Decided<()> {
     password::check_policy_of("new_password", new_password)?;
     let pid = caller.session.pid;
-    let reservation =
-        throttle::reserve_run_login(app, pid, caller.user.email.as_str(), source).await?;
+    let attempt = Attempt::run_login(app, pid, caller.user.email.as_str(), source);
     // The user as its session was cleared, a moment ago: its hash is checked, and the new one
-    // written on the condition that nothing changed since (else read again).
+    // written on the condition that nothing changed since (else read again). The throttle's
+    // counters are not read first: the one write counts the attempt, or carries their
+    // conditions.
     let user = caller.user.clone();
     let verdict = match user.password_hash.clone() {
         Some(hash) => {
@@ -209,14 +215,11 @@ pub async fn change_own_password(
         }
     };
     if verdict == Verdict::Wrong {
-        return Err(Refusal::InvalidCredentials);
+        return Err(attempt.count_failure(app, Vec::new()).await);
     }
-    let (_, hash) = tokio::join!(
-        reservation.release(app),
-        password::hash(new_password.to_owned(), app.config.password_cost)
-    );
+    let hash = password::hash(new_password.to_owned(), app.config.password_cost).await?;
     let keep = (caller.session.token_digest.as_str(), caller.session.version);
-    replace_password(app, user, hash?, Some(keep), by).await
+    replace_password(app, user, hash, Some(keep), Some(&attempt.passed()), by).await
 }
 
 /// Ends the caller's session.
