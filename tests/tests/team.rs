@@ -29,6 +29,7 @@ tenantry_tests::on_both_adapters!(
     removal_leaving_and_demotion_revoke_the_invitations_sent,
     removed_members_tokens_are_deleted_and_never_come_back,
     invitations_are_capped_per_sending_account_across_profiles,
+    an_invitation_read_ahead_by_its_e_mail_answers_as_before,
 );
 
 async fn invite(api: &Api, pid: uuid::Uuid, by: &Person, email: &str, role: &str) -> Reply {
@@ -928,4 +929,65 @@ async fn invitations_are_capped_per_sending_account_across_profiles(api: Api) {
         )
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+}
+
+/// `POST …/team` reads the invitee's claim ahead, by the e-mail its body names
+/// (`Route::reads_ahead_by_email`): the body is read before the caller is cleared, and handed
+/// on unchanged, so whatever is wrong with it is answered as before, and nothing is written.
+async fn an_invitation_read_ahead_by_its_e_mail_answers_as_before(api: Api) {
+    let (owner, guest, pid) = setup(&api).await;
+    let (stranger, _) = person(&api, "stranger").await;
+    let path = format!("/v1/profiles/{pid}/team");
+    let raw = |session: &str, body: String| {
+        http::Request::builder()
+            .method(Method::POST)
+            .uri(&path)
+            .header("authorization", format!("Bearer {session}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body))
+            .expect("a request")
+    };
+    let big = json!({"email": guest.email, "role": "member", "pad": "y".repeat(70 * 1024)});
+    let cases = [
+        (&owner, big.to_string(), 413, "body-too-large"),
+        (
+            &owner,
+            format!("{{\"email\": \"{}\"", guest.email),
+            400,
+            "malformed-json",
+        ),
+        (&owner, json!({"email": 5}).to_string(), 422, "invalid-body"),
+        (
+            &owner,
+            json!({"email": "not an e-mail"}).to_string(),
+            422,
+            "validation-failed",
+        ),
+        // Another tenant's owner: the claim it named is read, and never answered.
+        (
+            &stranger,
+            json!({"email": guest.email}).to_string(),
+            404,
+            "not-found",
+        ),
+    ];
+    for (who, body, status, kind) in cases {
+        let reply = api
+            .assert_writes_nothing(kind, || api.send(raw(&who.session, body)))
+            .await;
+        assert_eq!(reply.status.as_u16(), status, "{kind}: {}", reply.text);
+        assert_eq!(reply.problem(), kind, "{}", reply.text);
+    }
+    // The same body, well formed, from the owner: the claim read ahead serves the handler.
+    let before = api.calls();
+    let sent = api
+        .send(raw(
+            &owner.session,
+            json!({"email": guest.email, "role": "member"}).to_string(),
+        ))
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
+    let made = api.calls().since(&before);
+    assert_eq!(made.steps, 2, "the reads, then the transaction: {made:?}");
+    assert_eq!(sent.str("email"), guest.email);
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::{ApiError, extract};
 use crate::app::App;
 use crate::domain::access::{self, Access, Bearer, Intent};
+use crate::email::Email;
 use crate::keys;
 use crate::refusal::Refusal;
 use crate::secrets::{self, SecretKind};
@@ -20,40 +21,53 @@ use crate::store::{Key, Query};
 /// and the last other id — `{uid}`, `{id}`, … — when there is one and it is well formed) and
 /// the account the caller's token claims (`secrets::claim`; the caller's own once it is
 /// cleared); on a session route that account; on a run user's route the profile and the user
-/// its session claims (`secrets::pair_claim`).
-#[derive(Clone, Copy, Debug, Default)]
+/// its session claims (`secrets::pair_claim`); on an application route the profile. A route
+/// that reads ahead by e-mail ([`super::Route::reads_ahead_by_email`]) also has the e-mail its
+/// JSON body names in `email`, when it is one.
+#[derive(Clone, Debug, Default)]
 pub struct RequestIds {
     pub pid: Option<uuid::Uuid>,
     pub id: Option<uuid::Uuid>,
     pub claimed: Option<uuid::Uuid>,
+    pub email: Option<Email>,
 }
 
 impl RequestIds {
+    /// The item `key` names by the body's e-mail.
+    pub fn email_item(&self, key: fn(&Email) -> Key) -> Vec<Read> {
+        on(self.email.as_ref(), |email| Read::Get(key(email)))
+    }
+    /// The profile's item `key` names by the body's e-mail.
+    pub fn profile_email_item(&self, key: fn(uuid::Uuid, &Email) -> Key) -> Vec<Read> {
+        on(self.pid.zip(self.email.as_ref()), |(pid, email)| {
+            Read::Get(key(pid, email))
+        })
+    }
     /// The item `key` names under the profile by the path's last id (none without one).
-    pub fn item(self, key: fn(uuid::Uuid, uuid::Uuid) -> Key) -> Vec<Read> {
+    pub fn item(&self, key: fn(uuid::Uuid, uuid::Uuid) -> Key) -> Vec<Read> {
         self.on_item(|pid, id| Read::Get(key(pid, id)))
     }
     /// The first page of `query` under the profile by the path's last id (none without one).
-    pub fn item_query(self, query: fn(uuid::Uuid, uuid::Uuid) -> Query) -> Vec<Read> {
+    pub fn item_query(&self, query: fn(uuid::Uuid, uuid::Uuid) -> Query) -> Vec<Read> {
         self.on_item(|pid, id| Read::Query(query(pid, id)))
     }
     /// The profile's item `key` names.
-    pub fn profile_item(self, key: fn(uuid::Uuid) -> Key) -> Vec<Read> {
+    pub fn profile_item(&self, key: fn(uuid::Uuid) -> Key) -> Vec<Read> {
         on(self.pid, |pid| Read::Get(key(pid)))
     }
     /// The first page of the profile's `query`.
-    pub fn profile_query(self, query: fn(uuid::Uuid) -> Query) -> Vec<Read> {
+    pub fn profile_query(&self, query: fn(uuid::Uuid) -> Query) -> Vec<Read> {
         on(self.pid, |pid| Read::Query(query(pid)))
     }
     /// The claimed account's item `key` names.
-    pub fn account_item(self, key: fn(uuid::Uuid) -> Key) -> Vec<Read> {
+    pub fn account_item(&self, key: fn(uuid::Uuid) -> Key) -> Vec<Read> {
         on(self.claimed, |aid| Read::Get(key(aid)))
     }
     /// The first page of the claimed account's `query`.
-    pub fn account_query(self, query: fn(uuid::Uuid) -> Query) -> Vec<Read> {
+    pub fn account_query(&self, query: fn(uuid::Uuid) -> Query) -> Vec<Read> {
         on(self.claimed, |aid| Read::Query(query(aid)))
     }
-    fn on_item(self, read: impl FnOnce(uuid::Uuid, uuid::Uuid) -> Read) -> Vec<Read> {
+    fn on_item(&self, read: impl FnOnce(uuid::Uuid, uuid::Uuid) -> Read) -> Vec<Read> {
         on(self.pid.zip(self.id), |(pid, id)| read(pid, id))
     }
 }
@@ -64,14 +78,21 @@ fn on<T>(id: Option<T>, read: impl FnOnce(T) -> Read) -> Vec<Read> {
 }
 
 /// The reads a route's handler makes first, on the ids of its path.
-pub type ReadsOf = fn(RequestIds) -> Vec<Read>;
+pub type ReadsOf = fn(&RequestIds) -> Vec<Read>;
+
+/// What a route reads ahead: its reads, and whether they are named by its body's e-mail too.
+#[derive(Clone, Copy, Debug)]
+pub struct Ahead {
+    pub reads: ReadsOf,
+    pub by_email: bool,
+}
 
 /// Authenticates the caller as `access` demands and hands the handler a `Principal` (session
 /// routes), a `ProfileCaller` (profile routes), a `RunCaller` (a run user's routes) or a
 /// `Visitor` (application routes) as a request extension, with what the route read ahead.
 pub(super) async fn authorize(
     State(app): State<App>,
-    route: (Access, Option<ReadsOf>),
+    route: (Access, Option<Ahead>),
     request: Request,
     next: Next,
 ) -> Response {
@@ -83,7 +104,7 @@ pub(super) async fn authorize(
 
 async fn authorized(
     app: &App,
-    (access, ahead): (Access, Option<ReadsOf>),
+    (access, ahead): (Access, Option<Ahead>),
     request: Request,
 ) -> Result<Request, ApiError> {
     refuse_query_tokens(request.uri().query())?;
@@ -91,11 +112,16 @@ async fn authorized(
         return Ok(request);
     }
     let (mut parts, body) = request.into_parts();
+    let (email, body) = match ahead {
+        Some(Ahead { by_email: true, .. }) => body_email(body).await?,
+        _ => (None, body),
+    };
     if access == Access::Application {
         let pid = path_pid(app, &mut parts).await?;
         let reads = match ahead {
-            Some(reads) => reads(RequestIds {
+            Some(ahead) => (ahead.reads)(&RequestIds {
                 pid: Some(pid),
+                email,
                 ..RequestIds::default()
             }),
             None => Vec::new(),
@@ -124,9 +150,11 @@ async fn authorized(
             pid: Some(*pid),
             id: last_path_id(app, &mut parts).await,
             claimed: Some(claimed),
+            email,
         }),
         (Access::Session, _, Some(claimed)) => Some(RequestIds {
             claimed: Some(claimed),
+            email,
             ..RequestIds::default()
         }),
         (Access::RunUser, _, _) => {
@@ -134,12 +162,13 @@ async fn authorized(
                 pid: Some(pid),
                 id: Some(uid),
                 claimed: None,
+                email,
             })
         }
         _ => None,
     };
-    let mut reads = match (ahead, ids) {
-        (Some(reads), Some(ids)) => reads(ids),
+    let mut reads = match (ahead, &ids) {
+        (Some(ahead), Some(ids)) => (ahead.reads)(ids),
         _ => Vec::new(),
     };
     if let Some(ids) = ids {
@@ -191,6 +220,22 @@ async fn authorized(
     }
     prime(app, &mut parts, ahead);
     Ok(Request::from_parts(parts, body))
+}
+
+/// The e-mail a JSON body names in its `email` field, if it is one, and the body, unchanged for
+/// the handler (which answers whatever is wrong with it).
+async fn body_email(body: axum::body::Body) -> Result<(Option<Email>, axum::body::Body), ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        email: String,
+    }
+    let bytes = axum::body::to_bytes(body, extract::MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge(extract::MAX_BODY_BYTES))?;
+    let email = serde_json::from_slice::<Named>(&bytes)
+        .ok()
+        .and_then(|named| Email::parse(&named.email).ok());
+    Ok((email, axum::body::Body::from(bytes)))
 }
 
 /// Hands a cleared caller's handler what its route read ahead ([`extract::Primed`]).

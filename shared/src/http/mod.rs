@@ -35,7 +35,7 @@ use crate::refusal::Refusal;
 
 use guard::authorize;
 pub(crate) use guard::bearer;
-pub use guard::{ReadsOf, RequestIds, refuse_query_tokens};
+pub use guard::{Ahead, ReadsOf, RequestIds, refuse_query_tokens};
 pub use openapi::{Doc, schema};
 pub use problem::{ApiError, ApiResult};
 
@@ -54,7 +54,7 @@ pub struct Route {
     pub doc: Doc,
     /// The reads its handler makes first, named by the path's ids: made at the same time as the
     /// caller's token and membership ([`Route::reads_ahead`]).
-    pub ahead: Option<ReadsOf>,
+    pub ahead: Option<Ahead>,
 }
 
 impl Route {
@@ -80,7 +80,22 @@ impl Route {
     /// the same items are answered from these, once each. Nothing read ahead reaches a caller
     /// the route refuses; it costs the reads.
     pub fn reads_ahead(mut self, reads: ReadsOf) -> Self {
-        self.ahead = Some(reads);
+        self.ahead = Some(Ahead {
+            reads,
+            by_email: false,
+        });
+        self
+    }
+
+    /// Reads `reads` ahead as [`Route::reads_ahead`] does, named also by the e-mail the JSON
+    /// body gives in `email` ([`RequestIds::email`]): for a route that finds what it changes by
+    /// an e-mail (an invitation, a run user's login or reset). The body is read first, and
+    /// handed on unchanged.
+    pub fn reads_ahead_by_email(mut self, reads: ReadsOf) -> Self {
+        self.ahead = Some(Ahead {
+            reads,
+            by_email: true,
+        });
         self
     }
 }

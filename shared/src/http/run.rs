@@ -54,7 +54,8 @@ pub fn routes() -> Vec<Route> {
             )
             .status(StatusCode::ACCEPTED)
             .body(schema::<ResetBody>),
-        ),
+        )
+        .reads_ahead_by_email(|ids| ids.profile_email_item(keys::run_email_claim)),
         route(
             Method::GET,
             "/v1/run/me",
@@ -127,7 +128,8 @@ pub fn password_routes() -> Vec<Route> {
             )
             .body(schema::<LoginBody>)
             .errors(&[StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN]),
-        ),
+        )
+        .reads_ahead_by_email(|ids| ids.profile_email_item(keys::run_email_claim)),
         route(
             Method::POST,
             "/v1/profiles/{pid}/run/password-reset/confirm",
@@ -199,7 +201,7 @@ async fn sign_up(
 }
 
 async fn login(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(visitor): Extension<Visitor>,
     Source(source): Source,
     Json(body): Json<LoginBody>,
@@ -213,7 +215,7 @@ async fn login(
 }
 
 async fn password_reset(
-    State(app): State<App>,
+    Primed(app): Primed,
     Extension(visitor): Extension<Visitor>,
     Json(body): Json<ResetBody>,
 ) -> ApiResult<impl IntoResponse> {

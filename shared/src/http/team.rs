@@ -47,7 +47,15 @@ pub fn routes() -> Vec<Route> {
             .body(schema::<InviteBody>)
             // 429: invitations sent per profile an hour and per account a day, and `emails`.
             .errors(&[StatusCode::CONFLICT, StatusCode::TOO_MANY_REQUESTS]),
-        ),
+        )
+        // Who has the e-mail, and who invites.
+        .reads_ahead_by_email(|ids| {
+            [
+                ids.email_item(keys::email_claim),
+                ids.account_item(keys::account),
+            ]
+            .concat()
+        }),
         route(
             Method::GET,
             team,
@@ -274,7 +282,7 @@ struct InviteBody {
 }
 
 async fn invite(
-    State(app): State<App>,
+    Primed(app): Primed,
     Audited(by): Audited,
     Extension(caller): Extension<ProfileCaller>,
     Json(body): Json<InviteBody>,

@@ -24,6 +24,7 @@ pub fn condition_holds(condition: &Condition, current: Option<&Item>) -> bool {
         Condition::Below(attr, bound) => number(attr).is_some_and(|n| n < *bound),
         Condition::AtLeast(attr, bound) => number(attr).is_some_and(|n| n >= *bound),
         Condition::All(all) => all.iter().all(|c| condition_holds(c, current)),
+        Condition::Any(any) => any.iter().any(|c| condition_holds(c, current)),
     }
 }
 

@@ -45,6 +45,8 @@ pub enum Condition {
     AtLeast(String, i64),
     /// Every condition holds.
     All(Vec<Condition>),
+    /// At least one condition holds (none, for an empty list).
+    Any(Vec<Condition>),
 }
 
 /// What an update does to one item. Like DynamoDB's `UpdateItem`, an update creates the item when

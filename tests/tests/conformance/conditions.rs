@@ -84,6 +84,73 @@ fn condition_cases() -> Vec<Case> {
         case(All(vec![NotExists, AtLeast(s("n"), 1)]), false, false),
         case(All(vec![]), true, true),
         case(All(vec![]), false, true),
+        // Any: what a marker that may be taken over reads (absent, its own, or expired).
+        case(
+            Any(vec![Equals(s("status"), json!("gone")), Below(s("n"), 6)]),
+            true,
+            true,
+        ),
+        case(
+            Any(vec![Equals(s("status"), json!("gone")), Below(s("n"), 5)]),
+            true,
+            false,
+        ),
+        case(
+            Any(vec![Equals(s("status"), json!("gone")), Below(s("n"), 5)]),
+            false,
+            true,
+        ),
+        case(
+            Any(vec![Equals(s("status"), json!("active")), NotExists]),
+            true,
+            true,
+        ),
+        case(
+            Any(vec![Equals(s("status"), json!("active")), NotExists]),
+            false,
+            true,
+        ),
+        case(
+            Any(vec![Equals(s("status"), json!("gone")), NotExists]),
+            true,
+            false,
+        ),
+        case(Any(vec![Exists]), false, false),
+        case(Any(vec![All(vec![]), NotExists]), true, true),
+        // An AND under an OR, and an OR (Any, or Below's own) under an AND.
+        case(
+            Any(vec![
+                All(vec![Exists, Equals(s("n"), json!(4))]),
+                NotEquals(s("status"), json!("gone")),
+            ]),
+            true,
+            true,
+        ),
+        case(
+            Any(vec![
+                All(vec![Exists, Equals(s("n"), json!(4))]),
+                NotEquals(s("status"), json!("active")),
+            ]),
+            true,
+            false,
+        ),
+        case(
+            All(vec![
+                Exists,
+                Any(vec![Equals(s("status"), json!("gone")), Below(s("n"), 6)]),
+            ]),
+            true,
+            true,
+        ),
+        case(
+            All(vec![
+                Equals(s("status"), json!("active")),
+                Any(vec![Equals(s("n"), json!(4)), Below(s("missing"), 0)]),
+            ]),
+            true,
+            false,
+        ),
+        case(All(vec![Exists, Any(vec![Below(s("n"), 6)])]), true, true),
     ]
 }
 

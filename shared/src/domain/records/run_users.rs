@@ -106,7 +106,8 @@ pub struct RunResetTokenRecord {
     pub pid: Uuid,
     pub uid: Uuid,
     pub rid: Uuid,
-    /// The user's `session_version` at the request: a new password since makes the link stale.
+    /// The user's `session_version` when the link was made: a new password since makes the
+    /// link stale.
     pub version: i64,
     pub expires_at: DateTime<Utc>,
     pub ttl: i64,
@@ -119,8 +120,6 @@ pub struct RunResetRequestRecord {
     pub rid: Uuid,
     pub pid: Uuid,
     pub uid: Uuid,
-    /// The user's `session_version` at the request.
-    pub version: i64,
     pub email: Email,
     pub profile_name: String,
     pub created_at: DateTime<Utc>,

@@ -2,8 +2,8 @@
 //! profile (`RUNRESET#<rid>`) makes the notifications handler e-mail a single-use link (1 h,
 //! at most 5 per user and hour, each counting one `emails` use of the profile); the answer is
 //! the same whether or not the e-mail belongs to a run user. Confirming sets the password and
-//! ends every session. A link is stale once the user's password changed after it was asked
-//! for (it carries the user's session version).
+//! ends every session. A link is stale once the user's password changed after it was made
+//! (it carries the user's session version when the notifications handler made it).
 
 use uuid::Uuid;
 
@@ -28,8 +28,12 @@ fn refused() -> Refusal {
 }
 
 /// Asks for a reset e-mail for the run user of `profile` with `email`. Only a malformed
-/// address is refused; a known and an unknown e-mail make the same reads and get the same
+/// address is refused; a known and an unknown e-mail make the same calls and get the same
 /// answer, and so do requests past the hourly or the profile's e-mail limit (nothing is sent).
+///
+/// The e-mail's claim is read (ahead, with the profile: `Route::reads_ahead_by_email`), then
+/// one transaction writes the request on the condition that the claimed user exists; for an
+/// unknown e-mail it names a user that cannot exist, so it writes nothing.
 pub async fn request(app: &App, profile: &ProfileRecord, email: &str) -> Decided<()> {
     let email = Email::parse(email)?;
     let claim = app
@@ -37,25 +41,16 @@ pub async fn request(app: &App, profile: &ProfileRecord, email: &str) -> Decided
         .get(&keys::run_email_claim(profile.pid, &email))
         .await?;
     let uid = match claim {
-        Some(item) => Some(keys::from_item::<RunUserEntry>(item)?.uid),
-        None => None,
+        Some(item) => keys::from_item::<RunUserEntry>(item)?.uid,
+        None => Uuid::nil(),
     };
-    let item = app
-        .table
-        .get(&keys::run_user(profile.pid, uid.unwrap_or(Uuid::nil())))
-        .await?;
-    let (Some(_), Some(item)) = (uid, item) else {
-        return Ok(());
-    };
-    let user: RunUserRecord = keys::from_item(item)?;
     let now = app.now();
     let expires_at = now + link_ttl();
     let request = RunResetRequestRecord {
         rid: Uuid::now_v7(),
         pid: profile.pid,
-        uid: user.uid,
-        version: user.session_version,
-        email: user.email.clone(),
+        uid,
+        email,
         profile_name: profile.name.clone(),
         created_at: now,
         expires_at,
@@ -66,12 +61,16 @@ pub async fn request(app: &App, profile: &ProfileRecord, email: &str) -> Decided
         return Ok(());
     };
     let mut tx = Tx::new();
-    tx.add(Write::put_new(keys::to_item(
+    tx.add(Write::Check {
+        key: keys::run_user(profile.pid, uid),
+        condition: Condition::Exists,
+    })
+    .add(Write::put_new(keys::to_item(
         &keys::run_reset_request(profile.pid, request.rid),
         &request,
     )?))
     .add(Write::Update {
-        key: keys::run_reset_rate(profile.pid, user.uid, &keys::hour_of(now)),
+        key: keys::run_reset_rate(profile.pid, uid, &keys::hour_of(now)),
         update: Update::new()
             .add("count", 1)
             .set("ttl", (now + chrono::Duration::hours(2)).timestamp()),
@@ -79,7 +78,7 @@ pub async fn request(app: &App, profile: &ProfileRecord, email: &str) -> Decided
     })
     .append(emails);
     match tx.commit(app.table.as_ref()).await {
-        // Past a limit, or raced: nothing is sent, and nothing tells.
+        // No such user, past a limit, or raced: nothing is sent, and nothing tells.
         Ok(())
         | Err(Refusal::Contended(_))
         | Err(Refusal::LimitReached { .. })
@@ -151,18 +150,28 @@ pub async fn confirm(
 }
 
 /// What the notifications handler needs to e-mail a reset link: a fresh secret, its hash
-/// stored in the same transaction as the change record's sent-marker. `None` when the request
-/// is gone (used, or its profile deleted) or this record was handled before.
+/// stored in the same transaction as the change record's sent-marker. The link carries the
+/// user's session version as it is now (read here, not by the request, which reads only the
+/// e-mail's claim). `None` when the request or the user is gone (used, or deleted) or this
+/// record was handled before.
 pub async fn prepare_link(
     app: &App,
     request: &RunResetRequestRecord,
     marker: Write,
 ) -> Decided<Option<String>> {
+    let Some(item) = app
+        .table
+        .get(&keys::run_user(request.pid, request.uid))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let user: RunUserRecord = keys::from_item(item)?;
     let link = RunResetTokenRecord {
         pid: request.pid,
         uid: request.uid,
         rid: request.rid,
-        version: request.version,
+        version: user.session_version,
         expires_at: request.expires_at,
         ttl: request.expires_at.timestamp(),
     };

@@ -37,8 +37,8 @@ pub struct OwnChanges {
 
 /// Checks a run user's e-mail and password on profile `profile`. An unknown e-mail and a wrong
 /// password get the same answer after the same work; a right password of a deactivated user
-/// gets `user-inactive`. The throttle's counters are read with the e-mail's claim, and the
-/// attempt is counted in the one write after the verification (`throttle`).
+/// gets `user-inactive`. The throttle's counters are read with the user, and the attempt is
+/// counted in the one write after the verification (`throttle`).
 pub async fn login(
     app: &App,
     profile: &ProfileRecord,
@@ -60,10 +60,11 @@ pub async fn login(
     open_session(app, &user, rehashed, &attempt.passed()).await
 }
 
-/// Reads the user behind `email` (its claim at the same time as the throttle's counters, which
-/// refuse a full one first) and verifies `password`: two steps of reads and one argon2
-/// verification, whether or not the user exists or has a password. Returns the user and, when
-/// its hash was made at a lower cost than today's, a new hash.
+/// Reads the user behind `email` (its claim read ahead, with the profile; then the user at the
+/// same time as the throttle's counters, which refuse a full one first) and verifies
+/// `password`: the same reads and one argon2 verification, whether or not the user exists or
+/// has a password. Returns the user and, when its hash was made at a lower cost than today's, a
+/// new hash.
 async fn find_and_verify(
     app: &App,
     attempt: &Attempt,
@@ -72,29 +73,22 @@ async fn find_and_verify(
     password: &str,
 ) -> Decided<(RunUserRecord, Option<String>)> {
     let cost = app.config.password_cost;
-    let claim = async {
-        match Email::parse(email) {
-            Ok(email) => {
-                app.table
-                    .get(&keys::run_email_claim(profile.pid, &email))
-                    .await
-            }
-            Err(_) => Ok(None),
+    let claim = match Email::parse(email) {
+        Ok(email) => {
+            app.table
+                .get(&keys::run_email_claim(profile.pid, &email))
+                .await?
         }
+        Err(_) => None,
     };
-    let (admitted, claim) = tokio::join!(attempt.admit(app), claim);
-    admitted?;
-    let uid = match claim? {
+    let uid = match claim {
         Some(item) => Some(keys::from_item::<RunUserEntry>(item)?.uid),
         None => None,
     };
-    let item = app
-        .table
-        .get(&keys::run_user(
-            profile.pid,
-            uid.unwrap_or(uuid::Uuid::nil()),
-        ))
-        .await?;
+    let user_key = keys::run_user(profile.pid, uid.unwrap_or(uuid::Uuid::nil()));
+    let (admitted, item) = tokio::join!(attempt.admit(app), app.table.get(&user_key));
+    admitted?;
+    let item = item?;
     let user = match item {
         Some(item) if uid.is_some() => Some(keys::from_item::<RunUserRecord>(item)?),
         _ => None,

@@ -12,8 +12,7 @@ use crate::domain::audit::{Audit, Scope};
 use crate::domain::credentials;
 use crate::domain::due;
 use crate::domain::records::{
-    AccountRecord, Action, EmailClaim, InvitationRecord, InvitationStatus, ProfileRecord, Role,
-    Target,
+    Action, EmailClaim, InvitationRecord, InvitationStatus, ProfileRecord, Role, Target,
 };
 use crate::domain::tx::Tx;
 use crate::domain::usage;
@@ -46,24 +45,15 @@ fn marker_item(pid: Uuid, email: &Email, iid: Uuid, expires_at: DateTime<Utc>) -
     )?))
 }
 
-/// The condition under which an invitation may take the one-pending-invitation marker of its
-/// e-mail, as read (`marker`): absent, its own (`iid`), or another invitation's that expired.
-fn marker_condition(
-    marker: Option<crate::store::Item>,
-    iid: Uuid,
-    now: DateTime<Utc>,
-    already: &Refusal,
-) -> Decided<Condition> {
-    Ok(match marker {
-        None => Condition::NotExists,
-        Some(marker) => {
-            let marker: PendingMarker = keys::from_item(marker)?;
-            if marker.iid != iid && marker.expires_at > now {
-                return Err(already.clone());
-            }
-            Condition::Equals("iid".into(), marker.iid.to_string().into())
-        }
-    })
+/// The condition under which an invitation (`iid`) may take the one-pending-invitation marker
+/// of its e-mail at `now`: absent, its own, or another invitation's that expired (its `ttl`,
+/// the expiry in Unix seconds, not after `now`). Checked by the write, with no read before it.
+fn marker_free(iid: Uuid, now: DateTime<Utc>) -> Condition {
+    Condition::Any(vec![
+        Condition::NotExists,
+        Condition::Equals("iid".into(), iid.to_string().into()),
+        Condition::Below("ttl".into(), now.timestamp().saturating_add(1)),
+    ])
 }
 
 pub(crate) fn until_next_hour(at: DateTime<Utc>) -> std::time::Duration {
@@ -152,15 +142,13 @@ pub async fn invite(
     }
     refuse_granting(caller, role)?;
     let profile = &caller.profile;
-    // Independent reads, at once: who has the e-mail, who invites, any pending invitation.
-    let marker_key = keys::pending_invitation(profile.pid, &email);
+    // Independent reads, at once: who has the e-mail, and who invites.
     let claim_key = keys::email_claim(&email);
-    let (claim, inviter, marker) = tokio::join!(
+    let (claim, inviter) = tokio::join!(
         app.table.get(&claim_key),
         credentials::load(app, caller.principal.account_id()),
-        app.table.get(&marker_key),
     );
-    let (inviter, marker) = (inviter?, marker?);
+    let inviter = inviter?;
     // An unverified account is refused exactly like an unknown e-mail: whoever signed up with
     // the address has not proven it is theirs.
     let unknown = || {
@@ -170,27 +158,10 @@ pub async fn invite(
     };
     let claim = claim?.ok_or_else(unknown)?;
     let EmailClaim { aid: invitee } = keys::from_item(claim)?;
-    // The invitee's account and membership, at once (both named by the claim).
-    let (account_key, member_key) = (
-        keys::account(invitee),
-        keys::profile_member(profile.pid, invitee),
-    );
-    let (invitee_account, member) =
-        tokio::join!(app.table.get(&account_key), app.table.get(&member_key));
-    let invitee_account: AccountRecord = match invitee_account? {
-        Some(item) => keys::from_item(item)?,
-        None => return Err(unknown()),
-    };
-    if !invitee_account.email_verified || invitee_account.deleting {
-        return Err(unknown());
-    }
     if invitee == profile.owner {
         return Err(Refusal::Conflict(
             "the owner is already on the profile".into(),
         ));
-    }
-    if member?.is_some() {
-        return Err(Refusal::Conflict("this account is already a member".into()));
     }
     let now = app.now();
     let invitation = InvitationRecord {
@@ -212,9 +183,29 @@ pub async fn invite(
     // One pending invitation per e-mail and profile: the marker exists while one is pending
     // and unexpired; an expired one's marker may be taken over.
     let already = Refusal::Conflict("an invitation to this e-mail is already pending".into());
-    let marker_condition = marker_condition(marker, invitation.iid, now, &already)?;
+    let marker_condition = marker_free(invitation.iid, now);
     let mut tx = Tx::new();
+    // The invitee's account and membership (both named by the claim) are not read: the
+    // transaction checks them, in the order their refusals take.
     tx.add_or(
+        Write::Check {
+            key: keys::account(invitee),
+            condition: Condition::All(vec![
+                Condition::Exists,
+                Condition::Equals("email_verified".into(), true.into()),
+                Condition::NotEquals("deleting".into(), true.into()),
+            ]),
+        },
+        unknown(),
+    )
+    .add_or(
+        Write::Check {
+            key: keys::profile_member(profile.pid, invitee),
+            condition: Condition::NotExists,
+        },
+        Refusal::Conflict("this account is already a member".into()),
+    )
+    .add_or(
         Write::put_new(keys::to_indexed_item(
             &keys::invitation(profile.pid, invitation.iid),
             (&keys::invitee(&email), &keys::invitation_sk(invitation.iid)),
@@ -255,12 +246,6 @@ pub async fn resend(
     let mut invitation = load(app, caller.pid, iid).await?;
     refuse_granting(caller, invitation.role)?;
     let now = app.now();
-    // Resent after its time, it may find its marker gone (the marker's `ttl` is the old
-    // expiry) or taken by a newer invitation to the same e-mail.
-    let marker = app
-        .table
-        .get(&keys::pending_invitation(caller.pid, &invitation.email))
-        .await?;
     if !matches!(
         invitation.status_at(now),
         InvitationStatus::Pending | InvitationStatus::Expired
@@ -274,7 +259,9 @@ pub async fn resend(
     let changed = Refusal::Conflict(
         "the invitation changed meanwhile, or another invitation to this e-mail is pending".into(),
     );
-    let marker_condition = marker_condition(marker, iid, now, &changed)?;
+    // Resent after its time, it may find its marker gone (the marker's `ttl` is the old
+    // expiry) or taken by a newer invitation to the same e-mail: its write's condition says.
+    let marker_condition = marker_free(iid, now);
     let pending = spelling(&InvitationStatus::Pending);
     let mut tx = Tx::new();
     tx.add_or(

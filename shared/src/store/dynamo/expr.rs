@@ -140,6 +140,30 @@ impl Expr {
                     }
                 }
             }
+            Condition::Any(any) => {
+                let mut parts = Vec::with_capacity(any.len());
+                for condition in any {
+                    match self.clause(condition)? {
+                        // One part always holds: so does the whole.
+                        None => return Ok(None),
+                        Some(part) => parts.push(part),
+                    }
+                }
+                match parts.len() {
+                    0 => {
+                        return Err(StoreError::Invalid(
+                            "a condition that any of nothing holds never holds".into(),
+                        ));
+                    }
+                    1 => parts.remove(0),
+                    // AND binds tighter than OR, and OR is associative: no part needs
+                    // parentheses.
+                    _ => {
+                        let parts: Vec<String> = parts.into_iter().map(|(part, _)| part).collect();
+                        (parts.join(" OR "), true)
+                    }
+                }
+            }
         }))
     }
 
