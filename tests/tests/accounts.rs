@@ -14,6 +14,7 @@ tenantry_tests::on_both_adapters!(
     oversized_and_mistyped_bodies_write_nothing,
     login_answers_alike_for_unknown_e_mail_and_wrong_password,
     login_is_throttled_after_ten_failures,
+    the_claim_holds_the_password_hash_a_login_reads,
     logout_revokes_the_session,
     sessions_expire,
     malformed_tokens_are_refused_without_a_read,
@@ -349,8 +350,9 @@ async fn round_trips_per_endpoint(api: Api) {
     let token = api.login("rt@example.com", PASSWORD).await;
     assert_eq!(
         api.calls().since(&before).total(),
-        5,
-        "login: counters (e-mail, address) with the claim, account, session with the conditions"
+        4,
+        "login: counters (e-mail, address) with the claim (which holds the hash), then the \
+         session with the counters' conditions"
     );
 
     let before = api.calls();
@@ -414,4 +416,83 @@ async fn round_trips_per_endpoint(api: Api) {
         2,
         "logout: token, delete"
     );
+}
+
+/// A login reads the e-mail's claim, which holds the account's password hash: every password
+/// change keeps the two equal (the invariant checker's `AccountEmailClaim`); a claim written
+/// before it held the hash makes the login read the account too.
+async fn the_claim_holds_the_password_hash_a_login_reads(api: Api) {
+    use shared::email::Email;
+    use shared::keys;
+    let account = api.account("claim@example.com").await;
+    let claim = keys::email_claim(&Email::parse("claim@example.com").expect("an e-mail"));
+    let hash_of = |key: shared::store::Key| {
+        let api = &api;
+        async move {
+            let item = api
+                .app
+                .table
+                .get(&key)
+                .await
+                .expect("a read")
+                .expect("an item");
+            item["password_hash"].as_str().map(str::to_owned)
+        }
+    };
+    let aid: uuid::Uuid = account.aid.parse().expect("an id");
+    assert_eq!(
+        hash_of(claim.clone()).await,
+        hash_of(keys::account(aid)).await
+    );
+
+    // Changed: both at once, and the new password logs in in two steps.
+    let changed = api
+        .call(
+            Method::PUT,
+            "/v1/account/password",
+            Some(&account.token),
+            Some(json!({"current_password": PASSWORD, "new_password": "another long passphrase"})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{}", changed.text);
+    assert_eq!(
+        hash_of(claim.clone()).await,
+        hash_of(keys::account(aid)).await
+    );
+    let old = api
+        .post(
+            "/v1/login",
+            None,
+            json!({"email": "claim@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    let before = api.calls();
+    api.login("claim@example.com", "another long passphrase")
+        .await;
+    assert_eq!(api.calls().since(&before).steps, 2);
+
+    // A claim without the hash (as written before it held one): the account is read too.
+    api.app
+        .table
+        .update(
+            &claim,
+            shared::store::Update::new().remove("password_hash"),
+            None,
+        )
+        .await
+        .expect("an update");
+    let before = api.calls();
+    api.login("claim@example.com", "another long passphrase")
+        .await;
+    let made = api.calls().since(&before);
+    assert_eq!((made.steps, made.get), (3, 4), "{made:?}");
+    let wrong = api
+        .post(
+            "/v1/login",
+            None,
+            json!({"email": "claim@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
 }

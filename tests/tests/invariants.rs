@@ -382,6 +382,19 @@ async fn each_rule_reports_exactly_the_item_planted_to_break_it(api: Api) {
             at: keys::account(bob_id),
         },
         Plant {
+            what: "an e-mail claim holding another password hash than its account's",
+            changes: vec![
+                edited(
+                    table,
+                    &keys::email_claim(&Email::parse(&bob.email).expect("an e-mail")),
+                    json!({"password_hash": "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"}),
+                )
+                .await,
+            ],
+            rule: Rule::AccountEmailClaim,
+            at: keys::email_claim(&Email::parse(&bob.email).expect("an e-mail")),
+        },
+        Plant {
             what: "an e-mail claim of an account that is gone",
             changes: vec![new_item(
                 &keys::email_claim(&Email::parse("ghost@example.com").expect("an e-mail")),

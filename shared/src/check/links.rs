@@ -12,15 +12,16 @@ use crate::domain::run_users::index;
 use crate::keys;
 use crate::store::Key;
 
-/// Every account e-mail claim names an account with that e-mail, and every account has its
-/// claim.
+/// Every account e-mail claim names an account with that e-mail (and, when it holds a password
+/// hash, the account's), and every account has its claim.
 pub(super) fn account_claims(snapshot: &Snapshot, found: &mut Findings) {
     let claims: BTreeMap<&Key, Uuid> = snapshot
         .email_claims
         .iter()
-        .map(|(key, aid)| (key, *aid))
+        .map(|(key, claim)| (key, claim.aid))
         .collect();
-    for (key, aid) in &snapshot.email_claims {
+    for (key, claim) in &snapshot.email_claims {
+        let aid = &claim.aid;
         found.checked(Rule::AccountEmailClaim);
         match snapshot.account(*aid) {
             None => found.violation(
@@ -33,6 +34,18 @@ pub(super) fn account_claims(snapshot: &Snapshot, found: &mut Findings) {
                 key,
                 format!("names account {aid}, whose e-mail is {}", account.email),
             ),
+            Some(account)
+                if claim
+                    .password_hash
+                    .as_ref()
+                    .is_some_and(|hash| *hash != account.password_hash) =>
+            {
+                found.violation(
+                    Rule::AccountEmailClaim,
+                    key,
+                    format!("holds another password hash than account {aid}'s"),
+                )
+            }
             Some(_) => {}
         }
     }

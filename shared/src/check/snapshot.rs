@@ -55,7 +55,7 @@ pub(super) struct ProfilePartition {
 pub(super) struct Snapshot {
     pub(super) items_read: u64,
     pub(super) accounts: BTreeMap<String, AccountPartition>,
-    pub(super) email_claims: Vec<(Key, Uuid)>,
+    pub(super) email_claims: Vec<(Key, EmailClaim)>,
     pub(super) profiles: BTreeMap<String, ProfilePartition>,
     pub(super) api_tokens: Vec<(Key, ApiTokenRecord)>,
     /// The deleted profiles whose clean-up is still to finish (their pending purges).
@@ -103,9 +103,9 @@ impl Snapshot {
                 }
             } else if key.pk.starts_with(EMAIL_PARTITION)
                 && key.sk == EMAIL_CLAIM_SK
-                && let Some(EmailClaim { aid }) = read(&key, item, found)
+                && let Some(claim) = read::<EmailClaim>(&key, item, found)
             {
-                snapshot.email_claims.push((key, aid));
+                snapshot.email_claims.push((key, claim));
             }
             // Anything else (throttles, sent-markers, the cursor secret) no rule is about.
         }

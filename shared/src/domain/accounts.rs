@@ -59,7 +59,7 @@ async fn replace_stale(app: &App, email: &Email) -> Decided<bool> {
     let Some(claim) = app.table.get(&keys::email_claim(email)).await? else {
         return Ok(true);
     };
-    let EmailClaim { aid } = keys::from_item(claim)?;
+    let EmailClaim { aid, .. } = keys::from_item(claim)?;
     let Some(item) = app.table.get(&keys::account(aid)).await? else {
         // A claim without its account cannot be left by our writes (they go together), but
         // should one exist, it holds nothing: free it.
@@ -318,7 +318,10 @@ pub async fn create_account(
     .add_or(
         Write::put_new(keys::to_item(
             &keys::email_claim(&email),
-            &EmailClaim { aid: account.aid },
+            &EmailClaim {
+                aid: account.aid,
+                password_hash: Some(account.password_hash.clone()),
+            },
         )?),
         Refusal::Conflict("an account with this e-mail already exists".into()),
     )

@@ -38,9 +38,10 @@ pub struct Session {
 /// the same time. Too many failures for one e-mail (known or not) or from one source address
 /// within the window get 429 until it passes.
 ///
-/// The throttle's counters are read with the e-mail's claim; the attempt is counted in the one
-/// write that follows the verification: a wrong password's count with its `login.failed` entry,
-/// or a right password's session on the counters' conditions (`throttle`).
+/// The throttle's counters are read with the e-mail's claim, which holds the account's password
+/// hash; the attempt is counted in the one write that follows the verification: a wrong
+/// password's count with its `login.failed` entry, or a right password's session on the
+/// counters' conditions (`throttle`).
 pub async fn login(
     app: &App,
     email: &str,
@@ -51,26 +52,26 @@ pub async fn login(
     let attempt = Attempt::login(app, email, Some(source));
     let (found, verdict) = find_and_verify(app, &attempt, email, password).await?;
     match (found, verdict) {
-        (Some(account), Verdict::Right | Verdict::RightButRehash) => {
+        (Some((aid, email)), Verdict::Right | Verdict::RightButRehash) => {
             let mut guard = Tx::new();
             attempt.passed().guard(&mut guard);
             if verdict == Verdict::RightButRehash {
                 let rehashed =
                     password::hash(password.to_owned(), app.config.password_cost).await?;
-                guard.add(
+                guard.add(claim_hash(&email, aid, &rehashed)).add(
                     Write::update(
-                        keys::account(account.aid),
+                        keys::account(aid),
                         Update::new().set("password_hash", rehashed),
                     )
                     .when(Condition::Exists),
                 );
             }
-            open_audited_session(app, account.aid, Some(by), guard).await
+            open_audited_session(app, aid, Some(by), guard).await
         }
         // Unknown e-mails count like known ones; only a known account's log records it.
         (found, _) => {
             let entry = match found {
-                Some(account) => vec![failed_entry(app, account.aid, by)?],
+                Some((aid, _)) => vec![failed_entry(app, aid, by)?],
                 None => Vec::new(),
             };
             Err(attempt.count_failure(app, entry).await)
@@ -147,6 +148,17 @@ pub async fn revoke_sessions(app: &App, aid: Uuid, keep: Option<&str>) -> Decide
     Ok(())
 }
 
+/// The write that keeps `email`'s claim (account `aid`'s) holding the account's new password
+/// hash, in the transaction that sets the account's: refused when the claim is gone or names
+/// another account.
+pub(super) fn claim_hash(email: &Email, aid: Uuid, password_hash: &str) -> Write {
+    Write::update(
+        keys::email_claim(email),
+        Update::new().set("password_hash", password_hash),
+    )
+    .when(Condition::Equals("aid".into(), aid.to_string().into()))
+}
+
 /// The query of account `aid`'s login sessions.
 pub fn sessions_query(aid: Uuid) -> Query {
     Query::gsi1(keys::account_sessions(aid))
@@ -163,46 +175,49 @@ pub async fn session_keys(app: &App, aid: Uuid, keep: Option<&str>) -> Decided<V
         .collect())
 }
 
-/// Reads the account behind `email` (its claim at the same time as the throttle's counters,
-/// which refuse a full one first) and verifies `password`. Whether the e-mail is unknown or the
-/// password wrong, the same work is done: two steps of reads and one argon2 verification at the
-/// same cost. Answers the account, if there is one, and the verdict.
+/// Reads the claim of `email` (at the same time as the throttle's counters, which refuse a full
+/// one first), which names the account and holds its password hash, and verifies `password`.
+/// Whether the e-mail is unknown or the password wrong, the same work is done: one step of
+/// reads and one argon2 verification at the same cost. Answers the account's id and e-mail, if
+/// there is one, and the verdict.
 async fn find_and_verify(
     app: &App,
     attempt: &Attempt,
     email: &str,
     password: &str,
-) -> Decided<(Option<AccountRecord>, Verdict)> {
+) -> Decided<(Option<(Uuid, Email)>, Verdict)> {
     let cost = app.config.password_cost;
+    let email = Email::parse(email).ok();
     let claim = async {
-        match Email::parse(email) {
-            Ok(email) => app.table.get(&keys::email_claim(&email)).await,
-            Err(_) => Ok(None),
+        match &email {
+            Some(email) => app.table.get(&keys::email_claim(email)).await,
+            None => Ok(None),
         }
     };
     let (admitted, claim) = tokio::join!(attempt.admit(app), claim);
     admitted?;
-    let aid = match claim? {
-        Some(claim) => Some(keys::from_item::<EmailClaim>(claim)?.aid),
+    let claim = match claim? {
+        Some(item) => Some(keys::from_item::<EmailClaim>(item)?),
         None => None,
     };
-    // No account: read a key that never exists, as the known path reads the account.
-    let account = app
-        .table
-        .get(&keys::account(aid.unwrap_or(Uuid::nil())))
-        .await?;
-    match (aid, account) {
-        (Some(_), Some(item)) => {
-            let account = keys::from_item::<AccountRecord>(item)?;
-            let verdict =
-                password::verify(password.to_owned(), account.password_hash.clone(), cost).await?;
-            Ok((Some(account), verdict))
-        }
-        _ => {
-            password::verify_dummy(password.to_owned(), cost).await?;
-            Ok((None, Verdict::Wrong))
-        }
-    }
+    let (Some(email), Some(claim)) = (email, claim) else {
+        password::verify_dummy(password.to_owned(), cost).await?;
+        return Ok((None, Verdict::Wrong));
+    };
+    let hash = match claim.password_hash {
+        Some(hash) => Some(hash),
+        // A claim written before it held the hash: the account has it.
+        None => match app.table.get(&keys::account(claim.aid)).await? {
+            Some(item) => Some(keys::from_item::<AccountRecord>(item)?.password_hash),
+            None => None,
+        },
+    };
+    let Some(hash) = hash else {
+        password::verify_dummy(password.to_owned(), cost).await?;
+        return Ok((None, Verdict::Wrong));
+    };
+    let verdict = password::verify(password.to_owned(), hash, cost).await?;
+    Ok((Some((claim.aid, email)), verdict))
 }
 
 /// The `login.failed` entry of account `aid`, written with the failure's count.

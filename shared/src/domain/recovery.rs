@@ -115,6 +115,10 @@ pub async fn confirm_reset(app: &App, secret: &str, new_password: &str, by: &Aud
     )
     .add(Write::delete(keys::reset_request(link.aid, link.rid)))
     .add_or(
+        credentials::claim_hash(&link.email, link.aid, &password_hash),
+        refused(),
+    )
+    .add_or(
         Write::Update {
             key: keys::account(link.aid),
             update: Update::new()
@@ -186,13 +190,18 @@ pub async fn change_password(
     let password_hash = password::hash(new_password.to_owned(), app.config.password_cost).await?;
     let mut tx = Tx::new();
     passed.guard(&mut tx);
+    let gone = || Refusal::Unauthenticated("the account no longer exists".into());
     tx.add_or(
+        credentials::claim_hash(&account.email, aid, &password_hash),
+        gone(),
+    )
+    .add_or(
         Write::Update {
             key: keys::account(aid),
             update: Update::new().set("password_hash", password_hash),
             condition: Some(Condition::Exists),
         },
-        Refusal::Unauthenticated("the account no longer exists".into()),
+        gone(),
     )
     .add(by.write(
         app.now(),
@@ -215,6 +224,7 @@ pub async fn prepare_link(
 ) -> Decided<Option<String>> {
     let link = ResetTokenRecord {
         aid: request.aid,
+        email: request.email.clone(),
         rid: request.rid,
         expires_at: request.expires_at,
         ttl: request.expires_at.timestamp(),

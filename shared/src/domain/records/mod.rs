@@ -106,9 +106,15 @@ impl AccountRecord {
     }
 }
 
+/// The claim of an e-mail by an account (`EMAIL#<email> / CLAIM`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EmailClaim {
     pub aid: Uuid,
+    /// The account's password hash, set in every transaction that sets the account's, so a
+    /// login reads this one item (DECISIONS "Round trips"). A claim written before it was kept
+    /// here has none: a login then reads the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
 }
 
 /// A deleted profile whose items are still being removed (`PURGE / PROFILE#<pid>`): written with
@@ -218,6 +224,8 @@ pub struct VerificationTokenRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ResetTokenRecord {
     pub aid: Uuid,
+    /// The account's e-mail (its claim holds the password hash too).
+    pub email: Email,
     pub rid: Uuid,
     pub expires_at: DateTime<Utc>,
     pub ttl: i64,

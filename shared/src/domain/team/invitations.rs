@@ -157,7 +157,7 @@ pub async fn invite(
         )
     };
     let claim = claim?.ok_or_else(unknown)?;
-    let EmailClaim { aid: invitee } = keys::from_item(claim)?;
+    let EmailClaim { aid: invitee, .. } = keys::from_item(claim)?;
     if invitee == profile.owner {
         return Err(Refusal::Conflict(
             "the owner is already on the profile".into(),
