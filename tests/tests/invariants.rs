@@ -200,6 +200,11 @@ async fn realistic(api: &Api) -> State {
         Some(password.clone()),
     )
     .await;
+    // What was under it goes when its pending purge comes through the stream.
+    let purged = shared::domain::profiles::finish_pending_purges(&api.app)
+        .await
+        .expect("the purge");
+    assert_eq!(purged, 1);
 
     // A deleted account that owned a profile with a run user and belonged to ann's.
     joined(api, &pid, &ann, &dave, "member").await;

@@ -274,10 +274,13 @@ async fn delete_removes_everything_under_the_profile(api: Api) {
     let mentions = |items: &[shared::store::Item]| mentions_of(&pid, items);
     assert!(mentions(&api.snapshot().await) >= 3);
 
+    let post = Post::new(&api).await;
     let gone = api
         .delete(&path, &ann.token, Some(json!({"password": ann.password})))
         .await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
+    // The rest goes when the pending purge comes through the stream.
+    post.deliver(&api).await;
     let left = api.snapshot().await;
     assert_eq!(mentions(&left), 0, "items still mention {pid}: {left:?}");
     assert_eq!(
@@ -328,10 +331,10 @@ fn mentions_of(pid: &str, items: &[shared::store::Item]) -> usize {
         .count()
 }
 
-/// Deleting a profile removes the profile and writes its pending purge in one transaction, then
-/// removes what was under it. When that removal fails half way (here: the store refuses it), the
-/// profile is still deleted (204) and what is left is not lost: the pending purge, delivered by
-/// the stream (or the local feed), finishes the job.
+/// Deleting a profile is one transaction: the profile goes (404 at once, for everyone), the
+/// owner's membership goes, and its pending purge is written. What was under it goes when the
+/// pending purge comes through the stream (or the local feed); a delivery that fails (here: the
+/// store refuses one of the purge's writes) is delivered again, and finishes the job.
 async fn a_purge_cut_short_is_finished_from_its_pending_purge(table: Arc<dyn Table>) {
     let failing = Arc::new(FailingTable::new(table));
     let api = Api::new(failing.clone());
@@ -341,23 +344,23 @@ async fn a_purge_cut_short_is_finished_from_its_pending_purge(table: Arc<dyn Tab
     let mentions = |items: &[shared::store::Item]| mentions_of(&pid, items);
     let post = Post::new(&api).await;
 
-    let membership = shared::keys::account_member(
-        ann.aid.parse().expect("an account id"),
-        pid.parse().expect("a profile id"),
-    );
-    failing.fail_writes_to(move |key| *key == membership);
+    let before = api.calls();
     let gone = api
         .delete(&path, &ann.token, Some(json!({"password": ann.password})))
         .await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
+    let made = api.calls().since(&before);
+    assert_eq!((made.steps, made.writes()), (2, 1), "{made:?}");
     assert_eq!(
         api.get(&path, &ann.token).await.status,
         StatusCode::NOT_FOUND
     );
+    let listed = api.get("/v1/profiles", &ann.token).await;
+    assert!(!listed.text.contains(&pid), "{}", listed.text);
     let left = api.snapshot().await;
     assert!(
         mentions(&left) >= 3,
-        "the purge was cut short, so the membership, the token and the pending purge are left: {left:?}"
+        "until the stream comes, the members, the token and the pending purge are left: {left:?}"
     );
     let pending = shared::keys::pending_purge(pid.parse().expect("a profile id"));
     assert!(failing.get(&pending).await.expect("get").is_some());
@@ -374,6 +377,32 @@ async fn a_purge_cut_short_is_finished_from_its_pending_purge(table: Arc<dyn Tab
         "{:#?}",
         report.notices
     );
+
+    // The first delivery fails half way: the token's delete is refused.
+    let token_key = api
+        .snapshot()
+        .await
+        .iter()
+        .find(|item| item.get("kind") == Some(&json!("profile")))
+        .and_then(shared::store::Key::of)
+        .expect("the API token's item");
+    failing.fail_writes_to(move |key| *key == token_key);
+    let failed = shared::notify::handle_batch(
+        &api.app,
+        &tenantry_tests::post::Recorder::default(),
+        vec![shared::notify::StreamEvent {
+            id: "purge-1".into(),
+            change: shared::store::Change {
+                key: pending.clone(),
+                old: None,
+                new: failing.get(&pending).await.expect("get"),
+                expired: false,
+            },
+        }],
+    )
+    .await;
+    assert_eq!(failed, vec!["purge-1".to_owned()]);
+    assert!(failing.get(&pending).await.expect("get").is_some());
 
     failing.heal();
     post.deliver(&api).await;

@@ -224,8 +224,12 @@ pub async fn team(app: &App, pid: Uuid) -> Decided<Vec<MemberRecord>> {
     membership::members_of(app, pid).await
 }
 
-/// Deletes the profile and everything under it, once the owner re-entered the password. The
-/// account's last profile cannot be deleted.
+/// Deletes the profile, once the owner re-entered the password, in one transaction: the profile
+/// goes (from then on it exists for no one: every access reads it), its limits go back to the
+/// owner's pool, the owner's own membership goes (its list no longer shows it), and a pending
+/// purge is written, which the stream turns into the removal of everything under the profile
+/// ([`purge`]; a scheduled sweep finishes any it missed). The account's last profile cannot be
+/// deleted.
 pub async fn delete(
     app: &App,
     owner: Uuid,
@@ -267,6 +271,7 @@ pub async fn delete(
         Refusal::Conflict("the last profile of an account cannot be deleted".into()),
     )
     .add(pending_purge(app, pid)?)
+    .add(Write::delete(keys::account_member(owner, pid)))
     // The profile's own log goes with it: the deletion is recorded in its owner's.
     .add(by.write(
         app.now(),
@@ -276,11 +281,9 @@ pub async fn delete(
         &[],
     )?);
     tx.commit(app.table.as_ref()).await?;
-    // The profile is gone; what was under it goes now, or (should this fail) when the pending
-    // purge comes through the stream.
-    if let Err(refusal) = purge(app, pid).await {
-        tracing::warn!(%pid, ?refusal, "purging a deleted profile failed: the stream finishes it");
-    }
+    // What this process counted for it is dropped now: a batch flushed after the purge would
+    // write the profile's usage item again (the purge forgets it too, in its own process).
+    app.meter.forget(pid);
     Ok(())
 }
 
