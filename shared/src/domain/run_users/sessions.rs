@@ -54,10 +54,15 @@ pub async fn login(
         Err(refusal) => return Err(refusal),
         Ok(found) => found,
     };
+    let passed = attempt.passed();
     if !user.active {
+        // Tells that the password was right: only below the limit, as every verdict.
+        let mut tx = Tx::new();
+        passed.guard(&mut tx);
+        tx.commit(app.table.as_ref()).await?;
         return Err(Refusal::UserInactive);
     }
-    open_session(app, &user, rehashed, &attempt.passed()).await
+    open_session(app, &user, rehashed, &passed).await
 }
 
 /// Reads the user behind `email` (its claim read ahead, with the profile; then the user at the
